@@ -1,0 +1,326 @@
+// stackless::channel<T>: Stackless Python's synchronous (rendezvous) channel, typed for C++.
+//
+// A send blocks until a receiver takes the value and a receive blocks until a sender offers one;
+// blocked tasklets wait in FIFO order. balance() is the number of waiting senders (> 0) or minus
+// the number of waiting receivers (< 0). Who runs after a hand-off is decided by preference()
+// and schedule_all() exactly as in Stackless (docs/semantics.md):
+//   preference -1 (default): a receiver is preferred: a send to a waiting receiver runs it now;
+//   preference  1          : a sender is preferred:  a receive from a waiting sender runs it now;
+//   preference  0          : the caller continues; the partner goes to the end of the run queue;
+//   schedule_all           : the partner goes to the end of the run queue and the caller yields.
+// close() only refuses new blockers: it never wakes anyone, and waiting partners still complete.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "stackless/runtime/park.hpp"
+#include "stackless/runtime/tasklet.hpp"
+
+namespace stackless {
+
+// channel_closed: "Send/receive operation on a closed channel" (Stackless's ValueError).
+class channel_closed : public std::runtime_error {
+ public:
+  channel_closed();
+};
+
+class channel_base;
+// set_channel_callback(cb): cb(channel, tasklet, sending, will_block) is called before every
+// send and receive on this thread. A channel operation inside the callback throws error
+// ("Recursive channel call due to callbacks!"). Returns the previous callback.
+using channel_callback =
+    std::function<void(const channel_base& ch, const tasklet& t, bool sending, bool will_block)>;
+channel_callback set_channel_callback(channel_callback cb);
+channel_callback get_channel_callback();
+
+namespace detail {
+
+// What a blocked sender or receiver leaves on its own stack for the partner (the wait slot).
+// A blocked sender: `value` points at the value it sends (or `error` is set for send_exception).
+// A blocked receiver: the partner constructs the value into `value` storage, or sets `error`.
+struct send_slot {
+  void* value = nullptr;          // T* for channel<T>; unused for channel<void>
+  std::exception_ptr error;       // set for send_exception / send_throw
+};
+struct recv_slot {
+  void* storage = nullptr;        // std::optional<T>* for channel<T>
+  std::exception_ptr error;
+  bool done = false;              // a sender handed something over
+};
+
+class channel_core final : public wait_owner {
+ public:
+  channel_core() = default;
+  channel_core(const channel_core&) = delete;
+  channel_core& operator=(const channel_core&) = delete;
+  ~channel_core();
+
+  int balance() const noexcept { return balance_; }
+  int preference() const noexcept { return preference_; }
+  void set_preference(int p) noexcept { preference_ = p > 0 ? 1 : (p < 0 ? -1 : 0); }
+  bool schedule_all() const noexcept { return schedule_all_; }
+  void set_schedule_all(bool f) noexcept { schedule_all_ = f; }
+  bool closing() const noexcept { return closing_; }
+  bool closed() const noexcept { return closing_ && balance_ == 0; }
+  void close() noexcept { closing_ = true; }
+  void open() noexcept { closing_ = false; }
+  tasklet_impl* queue_head() const noexcept { return waiters_.head; }
+
+  // begin(dir) runs the check point and the channel callback. Returns the waiting partner of the
+  // opposite direction (still linked), or null when the caller must block.
+  tasklet_impl* begin(int dir);
+  // hand_off(partner, dir): unlinks the partner, whose slot the caller has already filled (or
+  // emptied), and applies the preference rule. May switch away and come back.
+  void hand_off(tasklet_impl* partner, int dir);
+  // block(dir, slot): blocks the caller (refusing with block_trap_error, channel_closed or
+  // deadlock_error as Stackless does) until a partner completes the operation.
+  void block(int dir, void* slot);
+
+  static void* slot_of(tasklet_impl* t) noexcept { return wait_slot(t); }
+
+  std::size_t refs = 1;  // handles; a blocked tasklet holds one too (see channel_base)
+
+  void cancel_wait(tasklet_impl* t) noexcept override;
+
+ private:
+  wait_queue waiters_;
+  int balance_ = 0;
+  int preference_ = -1;
+  bool schedule_all_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace detail
+
+// channel_base: the untyped handle (what callbacks see); channel<T> adds the typed operations.
+class channel_base {
+ public:
+  int balance() const noexcept { return core_->balance(); }
+  int preference() const noexcept { return core_->preference(); }
+  // set_preference stores the sign of p (2 -> 1, -7 -> -1).
+  void set_preference(int p) noexcept { core_->set_preference(p); }
+  bool schedule_all() const noexcept { return core_->schedule_all(); }
+  void set_schedule_all(bool f) noexcept { core_->set_schedule_all(f); }
+  bool closing() const noexcept { return core_->closing(); }
+  bool closed() const noexcept { return core_->closed(); }
+  void close() noexcept { core_->close(); }
+  void open() noexcept { core_->open(); }
+  // queue(): the first blocked tasklet (walk on with tasklet::next()), or a null tasklet.
+  tasklet queue() const { return tasklet::from_impl(core_->queue_head()); }
+
+  friend bool operator==(const channel_base& a, const channel_base& b) noexcept {
+    return a.core_ == b.core_;
+  }
+
+  channel_base(const channel_base& o) noexcept : core_(o.core_) { ++core_->refs; }
+  channel_base& operator=(const channel_base& o) noexcept {
+    channel_base tmp(o);
+    std::swap(core_, tmp.core_);
+    return *this;
+  }
+  ~channel_base() { drop(core_); }
+
+  detail::channel_core* core() const noexcept { return core_; }
+
+ protected:
+  channel_base();
+  explicit channel_base(detail::channel_core* c) noexcept;  // shares c (one more handle)
+  static void drop(detail::channel_core* c) noexcept;
+  detail::channel_core* core_;
+
+  // Keeps the channel alive while the current tasklet is blocked on it.
+  struct pin {
+    explicit pin(detail::channel_core* c) noexcept : c_(c) { ++c_->refs; }
+    ~pin() { drop(c_); }
+    detail::channel_core* c_;
+  };
+};
+
+template <class T>
+class channel : public channel_base {
+  static_assert(std::is_move_constructible_v<T>, "channel<T> needs a move-constructible T");
+
+ public:
+  using value_type = T;
+  channel() = default;
+
+  // send(v) blocks the calling tasklet until a receiver takes v (or hands off at once when one
+  // is waiting). Throws channel_closed, block_trap_error, deadlock_error, or the exception a
+  // kill/throw delivers while it waits (then v was not delivered).
+  void send(T v) {
+    detail::tasklet_impl* r = core_->begin(+1);
+    if (r) {
+      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
+      slot->done = true;
+      core_->hand_off(r, +1);
+      return;
+    }
+    detail::send_slot s{&v, nullptr};
+    pin p(core_);
+    core_->block(+1, &s);
+  }
+
+  // receive() blocks the calling tasklet until a sender offers a value, and returns it. A value
+  // sent with send_exception()/send_throw() is thrown here instead.
+  T receive() {
+    detail::tasklet_impl* s = core_->begin(-1);
+    if (s) {
+      auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+      if (slot->error) {
+        std::exception_ptr e = slot->error;
+        core_->hand_off(s, -1);
+        std::rethrow_exception(e);
+      }
+      T v(std::move(*static_cast<T*>(slot->value)));
+      core_->hand_off(s, -1);
+      return v;
+    }
+    std::optional<T> out;
+    detail::recv_slot r{&out, nullptr, false};
+    {
+      pin p(core_);
+      core_->block(-1, &r);
+    }
+    if (r.error) std::rethrow_exception(r.error);
+    return std::move(*out);
+  }
+
+  // send_exception(e): like send, but the receiver throws e. send_exception<E>(args...) builds E.
+  void send_exception(std::exception_ptr e) { send_error(std::move(e)); }
+  template <class E, class... A>
+  void send_exception(A&&... a) {
+    send_error(std::make_exception_ptr(E(std::forward<A>(a)...)));
+  }
+  // send_throw(e): forwards an existing exception (as caught with std::current_exception()).
+  void send_throw(std::exception_ptr e) { send_error(std::move(e)); }
+
+  // send_sequence(range): sends every element in order; returns how many were sent.
+  template <class R>
+  std::size_t send_sequence(R&& range) {
+    std::size_t n = 0;
+    for (auto&& v : range) {
+      send(T(std::forward<decltype(v)>(v)));
+      ++n;
+    }
+    return n;
+  }
+
+  // Iteration: `for (auto v : ch)` receives until the channel is closing with no sender waiting,
+  // or until a stop_iteration is sent through it.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(channel* c) : c_(c) { advance(); }
+    T& operator*() { return *cur_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { advance(); }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept {
+      return a.c_ == b.c_;
+    }
+
+   private:
+    void advance() {
+      cur_.reset();
+      if (c_->closing() && c_->balance() <= 0) {
+        c_ = nullptr;
+        return;
+      }
+      try {
+        cur_.emplace(c_->receive());
+      } catch (const stop_iteration&) {
+        c_ = nullptr;
+      }
+    }
+    channel* c_ = nullptr;
+    std::optional<T> cur_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  void send_error(std::exception_ptr e) {
+    detail::tasklet_impl* r = core_->begin(+1);
+    if (r) {
+      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      slot->error = std::move(e);
+      slot->done = true;
+      core_->hand_off(r, +1);
+      return;
+    }
+    detail::send_slot s{nullptr, std::move(e)};
+    pin p(core_);
+    core_->block(+1, &s);
+  }
+};
+
+// channel<void>: a channel of pure signals. send() and receive() carry no value.
+template <>
+class channel<void> : public channel_base {
+ public:
+  using value_type = void;
+  channel() = default;
+  void send() {
+    detail::tasklet_impl* r = core_->begin(+1);
+    if (r) {
+      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      slot->done = true;
+      core_->hand_off(r, +1);
+      return;
+    }
+    detail::send_slot s{nullptr, nullptr};
+    pin p(core_);
+    core_->block(+1, &s);
+  }
+  void receive() {
+    detail::tasklet_impl* s = core_->begin(-1);
+    if (s) {
+      auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+      std::exception_ptr e = slot->error;
+      core_->hand_off(s, -1);
+      if (e) std::rethrow_exception(e);
+      return;
+    }
+    detail::recv_slot r{nullptr, nullptr, false};
+    {
+      pin p(core_);
+      core_->block(-1, &r);
+    }
+    if (r.error) std::rethrow_exception(r.error);
+  }
+  void send_exception(std::exception_ptr e) { send_error(std::move(e)); }
+  template <class E, class... A>
+  void send_exception(A&&... a) {
+    send_error(std::make_exception_ptr(E(std::forward<A>(a)...)));
+  }
+  void send_throw(std::exception_ptr e) { send_error(std::move(e)); }
+
+ private:
+  void send_error(std::exception_ptr e) {
+    detail::tasklet_impl* r = core_->begin(+1);
+    if (r) {
+      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      slot->error = std::move(e);
+      slot->done = true;
+      core_->hand_off(r, +1);
+      return;
+    }
+    detail::send_slot s{nullptr, std::move(e)};
+    pin p(core_);
+    core_->block(+1, &s);
+  }
+};
+
+}  // namespace stackless

@@ -1,0 +1,102 @@
+// Stackless channel operations: the rendezvous, the preference rules and close
+// (docs/semantics.md §1.6-1.7). The typed value transfer lives in channel.hpp; this file decides
+// who waits, who is woken and who runs next.
+//
+// Invariants:
+//   waiters_ holds blocked tasklets of one direction only.
+//   balance_ > 0  <=> waiters_ holds exactly balance_ senders;
+//   balance_ < 0  <=> waiters_ holds exactly -balance_ receivers.
+//   A tasklet in waiters_ is not in the run ring; its wait slot (a send_slot or recv_slot on its
+//   own stack) holds what it sends, or receives what it is given.
+//   closing_ never wakes a waiter by itself (close only refuses new blockers).
+#include <cassert>
+#include <memory>
+
+#include "stackless/channel.hpp"
+
+namespace stackless {
+
+channel_closed::channel_closed()
+    : std::runtime_error("Send/receive operation on a closed channel") {}
+
+namespace {
+thread_local channel_callback tls_channel_cb;
+thread_local bool tls_in_channel_cb = false;
+
+struct channel_ref : channel_base {
+  explicit channel_ref(detail::channel_core* c) noexcept : channel_base(c) {}
+};
+}  // namespace
+
+channel_callback set_channel_callback(channel_callback cb) {
+  return std::exchange(tls_channel_cb, std::move(cb));
+}
+channel_callback get_channel_callback() { return tls_channel_cb; }
+
+channel_base::channel_base() : core_(new detail::channel_core) {}  // NOLINT: refcounted below
+channel_base::channel_base(detail::channel_core* c) noexcept : core_(c) { ++c->refs; }
+
+void channel_base::drop(detail::channel_core* c) noexcept {
+  if (c && --c->refs == 0) {
+    std::unique_ptr<detail::channel_core> owned(c);
+  }
+}
+
+namespace detail {
+
+channel_core::~channel_core() { assert(waiters_.empty()); }
+
+void channel_core::cancel_wait(tasklet_impl* t) noexcept {
+  waiters_.erase(t);
+  balance_ += balance_ > 0 ? -1 : 1;
+}
+
+[[gnu::cold, gnu::noinline]] static void run_callback(channel_core* c, int dir, bool will_block) {
+  if (tls_in_channel_cb) throw error("Recursive channel call due to callbacks!");
+  tls_in_channel_cb = true;
+  struct reset {
+    ~reset() { tls_in_channel_cb = false; }
+  } r;
+  tasklet cur = tasklet::from_impl(current_impl());
+  tls_channel_cb(channel_ref(c), cur, dir > 0, will_block);
+}
+
+tasklet_impl* channel_core::begin(int dir) {
+  check_point();
+  if (tls_in_channel_cb) [[unlikely]]
+    throw error("Recursive channel call due to callbacks!");
+  // A partner waits when the balance has the opposite sign of our direction.
+  tasklet_impl* partner = (balance_ * dir < 0) ? waiters_.head : nullptr;
+  if (tls_channel_cb) [[unlikely]]
+    run_callback(this, dir, partner == nullptr);
+  // A switch trap refuses only operations that would really switch (Stackless allows a send with
+  // preference 1 to a waiting receiver: the caller just continues).
+  if (!partner || schedule_all_ || preference_ == -dir) throw_if_switch_trapped();
+  return partner;
+}
+
+void channel_core::hand_off(tasklet_impl* partner, int dir) {
+  assert(partner == waiters_.head);
+  waiters_.pop_front();
+  balance_ += dir;  // one step toward 0
+  if (schedule_all_) [[unlikely]] {
+    unpark_append_and_schedule(partner);
+  } else if (preference_ == -dir) {
+    unpark_and_switch(partner);  // the partner's side is preferred: it runs now
+  } else {
+    unpark_append(partner);  // the caller continues
+  }
+}
+
+void channel_core::block(int dir, void* slot) {
+  tasklet_impl* self = current_impl();
+  if (block_trap_of(self)) [[unlikely]]
+    throw block_trap_error("this tasklet does not like to be blocked.");
+  if (closing_) [[unlikely]]
+    throw channel_closed();
+  balance_ += dir;
+  park(*this, waiters_, slot, dir > 0 ? block_reason::channel_send : block_reason::channel_receive);
+}
+
+}  // namespace detail
+}  // namespace stackless

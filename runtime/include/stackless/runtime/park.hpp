@@ -1,0 +1,72 @@
+// The runtime's blocking API: the only way the layers above (channels, I/O) block and wake
+// tasklets. It knows nothing about channels or files: a blocked tasklet waits on a wait_owner,
+// which the runtime asks to cancel the wait when the tasklet is killed, thrown into, or has to be
+// woken by the deadlock rules. (Go's gopark/goready, libdill's dill_wait/dill_trigger.)
+#pragma once
+
+#include <cstdint>
+#include <exception>
+
+#include "stackless/runtime/tasklet.hpp"
+
+namespace stackless::detail {
+
+// block_reason: why a tasklet is parked (diagnostics, deadlock messages).
+enum class block_reason : std::uint8_t { none, channel_send, channel_receive };
+
+// wait_owner: the object a parked tasklet waits on.
+struct wait_owner {
+  // cancel_wait(t) unlinks t from the owner's wait queue and restores the owner's accounting
+  // (a channel's balance). Called by the runtime with t parked on this owner; t must not be
+  // woken by the owner afterwards.
+  virtual void cancel_wait(tasklet_impl* t) noexcept = 0;
+
+ protected:
+  ~wait_owner() = default;
+};
+
+// wait_queue: a FIFO of parked tasklets, threaded through the tasklets' own next/prev links
+// (so tasklet::next() walks a channel's queue, as in Stackless). Not thread-safe.
+struct wait_queue {
+  tasklet_impl* head = nullptr;
+  tasklet_impl* tail = nullptr;
+  bool empty() const noexcept { return head == nullptr; }
+  void push_back(tasklet_impl* t) noexcept;
+  tasklet_impl* pop_front() noexcept;
+  void erase(tasklet_impl* t) noexcept;
+};
+
+// The current tasklet of this thread (creates the scheduler on first use). Never null.
+tasklet_impl* current_impl();
+
+// Per-tasklet fields the blocking layers read and write.
+bool block_trap_of(const tasklet_impl* t) noexcept;
+bool is_main_impl(const tasklet_impl* t) noexcept;
+void* wait_slot(tasklet_impl* t) noexcept;  // opaque per-wait data of the owner
+wait_owner* waiting_on(const tasklet_impl* t) noexcept;
+
+// check_point(): a check point for a budgeted run() and the switch trap bookkeeping. Called at
+// the start of every channel operation. May switch away (budget interrupt) and come back later.
+void check_point();
+
+// throw_if_switch_trapped(): throws switch_trap_error if the switch trap is raised.
+void throw_if_switch_trapped();
+
+// park(owner, queue, slot, reason) takes the current tasklet out of the run queue, appends it to
+// `queue` (the owner's) and runs the next runnable tasklet. It returns when another tasklet wakes
+// it with unpark_*(). If the deadlock rules forbid blocking, it calls owner.cancel_wait(current)
+// and throws deadlock_error. If the tasklet is killed or thrown into while parked, the runtime
+// calls owner.cancel_wait() first and park() throws that exception. Main may park without run().
+void park(wait_owner& owner, wait_queue& queue, void* slot, block_reason reason);
+
+// Waking a parked tasklet t (already unlinked from the owner's queue by the caller):
+// unpark_append(t): t goes to the end of the run queue; the caller continues.
+void unpark_append(tasklet_impl* t) noexcept;
+// unpark_and_switch(t): t is placed right after the caller and runs now; the caller becomes the
+// tail of the run queue (Stackless's preference rule). Returns when the caller runs again.
+void unpark_and_switch(tasklet_impl* t);
+
+// Stackless's "schedule_all": t to the end of the run queue, then the caller yields.
+void unpark_append_and_schedule(tasklet_impl* t);
+
+}  // namespace stackless::detail

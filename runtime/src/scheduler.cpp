@@ -1,0 +1,970 @@
+// The per-thread scheduler: the run ring, switching, run()/schedule(), kill/throw placement,
+// exception routing and the deadlock rules of Stackless (docs/semantics.md §1.1-1.10).
+// Data structures and invariants are described at the top of tasklet_impl.hpp.
+//
+// Switching protocol: a switch is always jump_fcontext(to->fctx, from). Whoever resumes gets
+// `from` in transfer_t::data and either stores the context it left (from->fctx) or, if `from`
+// finished, returns its stack to the pool (it can't do that itself: it was standing on it).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "tasklet_impl.hpp"
+
+#ifdef STACKLESS_ASAN
+extern "C" {
+void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
+                                     size_t* size_old);
+}
+#endif
+#ifdef STACKLESS_TSAN
+extern "C" {
+void* __tsan_get_current_fiber(void);
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+}
+#endif
+
+namespace stackless {
+namespace detail {
+
+namespace {
+
+#if defined(STACKLESS_ASAN) || defined(STACKLESS_TSAN)
+constexpr std::size_t kDefaultStack = 512 * 1024;  // sanitizers need more stack (folly, Seastar)
+#else
+constexpr std::size_t kDefaultStack = 128 * 1024;
+#endif
+
+thread_local scheduler* tls_sched = nullptr;
+thread_local std::unique_ptr<scheduler> tls_owner;
+
+const char* const kDeadlock = "Deadlock: the last runnable tasklet cannot be blocked.";
+
+// ---- stack overflow reporting ---------------------------------------------------------------
+// A SIGSEGV on a guard page is reported with the tasklet's name and stack size, then the default
+// action runs (core dump). The handler runs on an alternate signal stack: the faulting stack is
+// exhausted by definition.
+struct sigaction g_prev_segv {};
+std::atomic<bool> g_handler_installed{false};
+thread_local char* tls_altstack = nullptr;
+
+void write_str(const char* s) { (void)!::write(2, s, std::strlen(s)); }
+void write_num(std::uint64_t v) {
+  char buf[24];
+  int i = 23;
+  buf[i] = 0;
+  do {
+    buf[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v && i > 0);
+  write_str(buf + i);
+}
+
+void on_segv(int sig, siginfo_t* info, void* uctx) {
+  scheduler* s = tls_sched;
+  if (s && info && s->stacks.guard_owner(info->si_addr)) {
+    const stack_block* b = s->stacks.guard_owner(info->si_addr);
+    tasklet_impl* t = s->current;
+    write_str("stackless: stack overflow in tasklet ");
+    if (t) {
+      write_num(t->id);
+      if (!t->name.empty()) {
+        write_str(" '");
+        write_str(t->name.c_str());
+        write_str("'");
+      }
+    }
+    write_str(" (stack size ");
+    write_num(b->usable);
+    write_str(" bytes); give it a larger stack with tasklet::set_stack_size() or "
+              "stackless::set_default_stack_size()\n");
+    ::signal(SIGSEGV, SIG_DFL);
+    return;  // re-faults with the default action
+  }
+  // Not ours: hand over to whoever was installed before us (ASan, a crash reporter, default).
+  if (g_prev_segv.sa_flags & SA_SIGINFO) {
+    if (g_prev_segv.sa_sigaction) {
+      g_prev_segv.sa_sigaction(sig, info, uctx);
+      return;
+    }
+  } else if (g_prev_segv.sa_handler != SIG_DFL && g_prev_segv.sa_handler != SIG_IGN &&
+             g_prev_segv.sa_handler != nullptr) {
+    g_prev_segv.sa_handler(sig);
+    return;
+  }
+  ::signal(SIGSEGV, SIG_DFL);
+}
+
+void install_overflow_handler() {
+  // Each thread needs its own alternate stack; the handler itself is process-wide.
+  if (!tls_altstack) {
+    const std::size_t sz = 64 * 1024;
+    static thread_local std::unique_ptr<char[]> mem(new char[sz]);
+    tls_altstack = mem.get();
+    stack_t ss{};
+    ss.ss_sp = tls_altstack;
+    ss.ss_size = sz;
+    ss.ss_flags = 0;
+    ::sigaltstack(&ss, nullptr);
+  }
+  bool expected = false;
+  if (g_handler_installed.compare_exchange_strong(expected, true)) {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, &g_prev_segv);
+  }
+}
+
+// ---- ring operations ------------------------------------------------------------------------
+// ring_insert_before(pos, t): links t just before pos (t becomes the tail when pos is current).
+void ring_insert_before(scheduler& s, tasklet_impl* pos, tasklet_impl* t) noexcept {
+  t->next = pos;
+  t->prev = pos->prev;
+  pos->prev->next = t;
+  pos->prev = t;
+  t->link = link_kind::ring;
+  ++s.runcount;
+}
+void ring_append(scheduler& s, tasklet_impl* t) noexcept { ring_insert_before(s, s.current, t); }
+void ring_unlink(scheduler& s, tasklet_impl* t) noexcept {
+  if (t->next == t) {
+    // the last one: the ring becomes empty (only transiently: someone is put back at once)
+  } else {
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+  }
+  t->next = t->prev = nullptr;
+  t->link = link_kind::none;
+  --s.runcount;
+}
+
+void all_link(scheduler& s, tasklet_impl* t) noexcept {
+  t->all_prev = nullptr;
+  t->all_next = s.all_head;
+  if (s.all_head) s.all_head->all_prev = t;
+  s.all_head = t;
+  ++s.alive_count;
+}
+void all_unlink(scheduler& s, tasklet_impl* t) noexcept {
+  if (t->all_prev) t->all_prev->all_next = t->all_next;
+  else s.all_head = t->all_next;
+  if (t->all_next) t->all_next->all_prev = t->all_prev;
+  t->all_next = t->all_prev = nullptr;
+  --s.alive_count;
+}
+
+[[noreturn]] void throw_tasklet_error(const char* msg) { throw tasklet_error(msg); }
+
+scheduler& sched() {
+  if (!tls_sched) [[unlikely]] {
+    tls_owner = std::make_unique<scheduler>();
+    tls_sched = tls_owner.get();
+  }
+  return *tls_sched;
+}
+
+void check_thread(const tasklet_impl* t) {
+  if (t->sched != tls_sched) [[unlikely]] {
+    throw wrong_thread_error("tasklet " + std::to_string(t->id) +
+                             " belongs to another thread (can't switch to a different thread.)");
+  }
+}
+
+void throw_trap() { throw switch_trap_error("switch_trap"); }
+
+void delete_impl(tasklet_impl* t) noexcept {
+#ifdef STACKLESS_TSAN
+  if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
+#endif
+  std::unique_ptr<tasklet_impl> owned(t);
+}
+
+// ---- switching ------------------------------------------------------------------------------
+void tasklet_entry(ctx::transfer_t t) noexcept;
+
+// on_resume(tr): bookkeeping right after a switch lands on a tasklet.
+void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
+  auto* from = static_cast<tasklet_impl*>(tr.data);
+#ifdef STACKLESS_ASAN
+  const void* bottom = nullptr;
+  std::size_t size = 0;
+  __sanitizer_finish_switch_fiber(s.current->asan_fake, &bottom, &size);
+  if (from->is_main && !from->asan_bottom) {
+    from->asan_bottom = bottom;
+    from->asan_size = size;
+  }
+#endif
+  if (from->finished) {
+    from->finished = false;  // reaped
+    if (from->stack) {
+      s.stacks.release(from->stack);
+      from->stack = nullptr;
+    }
+    from->fctx = nullptr;
+    if (from->handles.load(std::memory_order_acquire) == 0) delete_impl(from);
+  } else {
+    from->fctx = tr.fctx;
+  }
+}
+
+// jump(s, from, to): the one place that switches stacks. `to` must already be current.
+void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
+  ++s.switch_count;
+  if (s.budget_active && s.budget.time.count() && !s.budget.total) [[unlikely]]
+    s.slice_start = std::chrono::steady_clock::now();
+  if (s.sched_cb) [[unlikely]] {
+    if (!s.in_sched_cb) {
+      s.in_sched_cb = true;
+      try {
+        s.sched_cb(tasklet::from_impl(from), tasklet::from_impl(to));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "stackless: exception in schedule callback ignored: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "stackless: exception in schedule callback ignored\n");
+      }
+      s.in_sched_cb = false;
+    }
+  }
+#ifdef STACKLESS_ASAN
+  __sanitizer_start_switch_fiber(from->finished ? nullptr : &from->asan_fake,
+                                 to->stack ? static_cast<const void*>(to->stack->limit())
+                                           : to->asan_bottom,
+                                 to->stack ? to->stack->usable : to->asan_size);
+#endif
+#ifdef STACKLESS_TSAN
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+  ctx::transfer_t tr = ctx::jump_fcontext(to->fctx, from);
+  on_resume(s, tr);
+}
+
+// switch_current(s, to): makes `to` current (it must be in the ring) and jumps to it. The caller
+// must have put itself where it belongs (ring, wait queue or nowhere) first.
+void switch_current(scheduler& s, tasklet_impl* to) {
+  tasklet_impl* from = s.current;
+  s.current = to;
+  jump(s, from, to);
+}
+
+// take_bomb(t): throws the exception stored for t, if any.
+void take_bomb(tasklet_impl* t) {
+  if (t->bomb) [[unlikely]] {
+    std::exception_ptr e = std::move(t->bomb);
+    t->bomb = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+// prepare_stack(s, t): gives t a stack and an initial context.
+void prepare_stack(scheduler& s, tasklet_impl* t) {
+  if (t->stack) return;
+  t->stack = s.stacks.acquire(t->stack_size ? t->stack_size : s.default_stack);
+  t->fctx = ctx::make_fcontext(t->stack->top(), t->stack->usable, tasklet_entry);
+#ifdef STACKLESS_TSAN
+  if (!t->tsan_fiber) t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+// cancel_block(t): takes a blocked t off its wait owner (the owner restores its accounting).
+void cancel_block(tasklet_impl* t) noexcept {
+  wait_owner* o = t->owner;
+  o->cancel_wait(t);
+  t->owner = nullptr;
+  t->slot = nullptr;
+  t->reason = block_reason::none;
+  t->next = t->prev = nullptr;
+  t->link = link_kind::none;
+}
+
+tasklet_impl* watchdog_or_main(scheduler& s) noexcept {
+  return s.watchdogs.empty() ? s.main_t : s.watchdogs.back();
+}
+
+// finish(s, self, err): the end of a tasklet; never returns.
+[[noreturn]] void finish(scheduler& s, tasklet_impl* self, std::exception_ptr err) noexcept {
+  if (err && s.err_handler) {
+    // Stackless calls the error handler in the context of the dying tasklet.
+    try {
+      auto h = s.err_handler;
+      h(err);
+      err = nullptr;
+    } catch (const tasklet_exit&) {
+      err = nullptr;
+    } catch (...) {
+      err = std::current_exception();
+    }
+  }
+  self->alive = false;
+  self->atomic = false;
+  all_unlink(s, self);
+  tasklet_impl* after = self->next;  // the tasklet that would run next
+  const bool ring_empty = (after == self);
+  ring_unlink(s, self);
+  self->finished = true;
+
+  tasklet_impl* next;
+  tasklet_impl* w = watchdog_or_main(s);
+  if (err) {
+    // Deliver to the innermost watchdog (or main): woken at once, ahead of everyone else.
+    w->bomb = err;
+    if (w->link == link_kind::wait) cancel_block(w);
+    if (w->link == link_kind::ring) {
+      if (w == after) after = (s.runcount == 1) ? nullptr : w->next;
+      ring_unlink(s, w);
+    }
+    if (ring_empty || !after) {
+      w->next = w->prev = w;
+      w->link = link_kind::ring;
+      ++s.runcount;
+    } else {
+      ring_insert_before(s, after, w);
+    }
+    next = w;
+  } else if (ring_empty) {
+    // Nothing left to run: revive the watchdog (or main). Main blocked on a channel learns that
+    // nobody is left to complete its operation.
+    if (w->link == link_kind::wait) {
+      const bool sending = w->reason == block_reason::channel_send;
+      cancel_block(w);
+      w->bomb = std::make_exception_ptr(deadlock_error(
+          sending ? "the main tasklet is sending without a receiver available."
+                  : "the main tasklet is receiving without a sender available."));
+    }
+    w->next = w->prev = w;
+    w->link = link_kind::ring;
+    ++s.runcount;
+    next = w;
+  } else {
+    next = after;
+  }
+  err = nullptr;
+  s.current = next;
+  jump(s, self, next);
+  std::abort();  // unreachable: a finished tasklet is never resumed
+}
+
+void tasklet_entry(ctx::transfer_t tr) noexcept {
+  scheduler& s = *tls_sched;
+  on_resume(s, tr);
+  tasklet_impl* self = s.current;
+  self->started = true;
+  std::exception_ptr err;
+  try {
+    take_bomb(self);  // killed or thrown into before it ever ran: dies without running its code
+    unique_function fn = std::move(self->call);
+    fn();
+  } catch (const tasklet_exit&) {
+  } catch (...) {
+    err = std::current_exception();
+  }
+  finish(s, self, std::move(err));
+}
+
+// leave_last(s, self): self, already out of the ring, was the last runnable tasklet. Revives the
+// watchdog (or main) and switches to it, or throws deadlock_error when there is nobody to revive
+// (self is main, or main is itself blocked). The caller restores self on a throw.
+void leave_last(scheduler& s, tasklet_impl* self) {
+  tasklet_impl* w = watchdog_or_main(s);
+  if (w == self || w->link == link_kind::wait) throw deadlock_error(kDeadlock);
+  w->next = w->prev = w;
+  w->link = link_kind::ring;
+  ++s.runcount;
+  s.current = w;
+  jump(s, self, w);
+}
+
+void relink_alone(scheduler& s, tasklet_impl* self) noexcept {
+  self->next = self->prev = self;
+  self->link = link_kind::ring;
+  ++s.runcount;
+}
+
+// budget handling ---------------------------------------------------------------------------
+bool budget_spent(scheduler& s) noexcept {
+  if (s.budget.switches && s.switch_count - s.budget_switch0 >= s.budget.switches) return true;
+  if (s.budget.time.count()) {
+    auto now = std::chrono::steady_clock::now();
+    auto since = s.budget.total ? s.budget_start : s.slice_start;
+    if (now - since >= s.budget.time) return true;
+  }
+  return false;
+}
+
+void fire_interrupt(scheduler& s) {
+  tasklet_impl* x = s.current;
+  tasklet_impl* w = s.budget_watchdog;
+  s.budget_active = false;
+  s.interrupt_deferred = false;
+  if (w->link != link_kind::none) return;  // someone already revived it
+  if (s.budget.soft) {
+    s.interrupted = nullptr;
+    ring_insert_before(s, x->next, w);  // right after x; x stays runnable
+  } else {
+    s.interrupted = x;
+    x->handles.fetch_add(1, std::memory_order_relaxed);  // held until run() hands it out
+    if (x->next == x) {
+      ring_unlink(s, x);
+      w->next = w->prev = w;
+      w->link = link_kind::ring;
+      ++s.runcount;
+    } else {
+      tasklet_impl* after = x->next;
+      ring_unlink(s, x);
+      ring_insert_before(s, after, w);
+    }
+  }
+  s.current = w;
+  jump(s, x, w);
+  take_bomb(x);
+}
+
+}  // namespace
+
+// ---- scheduler lifetime ---------------------------------------------------------------------
+scheduler::scheduler() : default_stack(kDefaultStack) {
+  main_t = new tasklet_impl;  // NOLINT: owned by the scheduler, freed in ~scheduler
+  main_t->sched = this;
+  main_t->is_main = true;
+  main_t->alive = main_t->started = true;
+  main_t->id = 0;
+  main_t->name = "main";
+  main_t->next = main_t->prev = main_t;
+  main_t->link = link_kind::ring;
+#ifdef STACKLESS_TSAN
+  main_t->tsan_fiber = __tsan_get_current_fiber();
+#endif
+  current = main_t;
+  runcount = 1;
+  install_overflow_handler();
+}
+
+scheduler::~scheduler() {
+  // Kill every tasklet still alive so its destructors run (forced unwind), as Stackless kills
+  // tasklets with C state when they are collected. A tasklet that survives 10 kills is leaked.
+  for (int attempt = 0; attempt < 10 && all_head; ++attempt) {
+    std::vector<tasklet> victims;
+    for (tasklet_impl* t = all_head; t; t = t->all_next) victims.push_back(tasklet::from_impl(t));
+    for (auto& v : victims) {
+      try {
+        v.kill();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "stackless: exception while killing tasklet %llu at thread exit: %s\n",
+                     static_cast<unsigned long long>(v.id()), e.what());
+      } catch (...) {
+      }
+    }
+  }
+  if (all_head) {
+    std::fprintf(stderr, "stackless: %zu tasklet(s) refused to die at thread exit; leaked\n",
+                 alive_count);
+  }
+#ifdef STACKLESS_TSAN
+  main_t->tsan_fiber = nullptr;  // the thread's own fiber is not ours to destroy
+#endif
+  main_t->alive = false;
+  main_t->sched = nullptr;
+  if (main_t->handles.load() == 0) delete_impl(main_t);
+}
+
+// ---- detail API used by tasklet and the layers above ----------------------------------------
+void throw_binding_error(const std::string& what) { throw tasklet_error(what); }
+
+void retain(tasklet_impl* t) noexcept { t->handles.fetch_add(1, std::memory_order_relaxed); }
+
+void release(tasklet_impl* t) noexcept {
+  if (t->handles.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Last handle gone.
+  if (t->is_main) {
+    if (!t->sched) delete_impl(t);
+    return;
+  }
+  if (t->alive) {
+    // A paused tasklet nobody can name any more is killed so its destructors run. Scheduled or
+    // blocked ones belong to the scheduler until they end (or are killed at thread exit).
+    if (t->link == link_kind::none && t->sched == tls_sched && !t->finished &&
+        std::find(t->sched->watchdogs.begin(), t->sched->watchdogs.end(), t) ==
+            t->sched->watchdogs.end() &&
+        t->sched->current != t) {
+      tasklet keep = tasklet::from_impl(t);
+      try {
+        keep.kill();
+      } catch (...) {
+        std::fprintf(stderr, "stackless: exception while killing unreferenced tasklet %llu\n",
+                     static_cast<unsigned long long>(t->id));
+      }
+    }
+    return;  // still alive (scheduled/blocked) or `keep` released it again
+  }
+  if (!t->finished) delete_impl(t);  // finished-but-unreaped ones are freed by on_resume
+}
+
+tasklet_impl* new_tasklet() {
+  scheduler& s = sched();
+  auto p = std::make_unique<tasklet_impl>();
+  p->sched = &s;
+  p->id = s.next_id++;
+  p->handles.store(1, std::memory_order_relaxed);
+  return p.release();
+}
+
+void bind_callable(tasklet_impl* t, std::unique_ptr<bound_callable> f) {
+  check_thread(t);
+  if (t->is_main) {
+    if (!f) throw_tasklet_error("can't unbind the main tasklet");
+    throw_tasklet_error("can't (re)bind the main tasklet");
+  }
+  if (t == t->sched->current) throw_tasklet_error("can't (re)bind the current tasklet");
+  if (t->link != link_kind::none) throw_tasklet_error("tasklet is scheduled");
+  if (t->started && t->alive) throw_tasklet_error("tasklet has C state on its stack");
+  if (t->alive) {
+    // Unbinding a paused, never-started tasklet discards it without running anything.
+    t->alive = false;
+    all_unlink(*t->sched, t);
+    t->call.reset();
+    if (t->stack) {
+      t->sched->stacks.release(t->stack);
+      t->stack = nullptr;
+      t->fctx = nullptr;
+    }
+  }
+  t->bound = std::move(f);
+}
+
+namespace {
+void make_alive(tasklet_impl* t, arg_pack_base* args) {
+  if (t->alive) throw_tasklet_error("tasklet is alive");
+  if (!t->bound) throw_tasklet_error("the tasklet was not bound to a function");
+  scheduler& s = *t->sched;
+  unique_function call = t->bound->make_call(args);
+  prepare_stack(s, t);  // may throw stack_error; nothing changed yet
+  t->bound.reset();
+  t->call = std::move(call);
+  t->alive = true;
+  t->started = false;
+  t->finished = false;
+  all_link(s, t);
+}
+}  // namespace
+
+void bind_args(tasklet_impl* t, arg_pack_base* args) {
+  check_thread(t);
+  make_alive(t, args);  // alive and paused
+}
+
+void setup_tasklet(tasklet_impl* t, arg_pack_base* args) {
+  check_thread(t);
+  make_alive(t, args);
+  ring_append(*t->sched, t);
+}
+
+// ---- wait queues ----------------------------------------------------------------------------
+void wait_queue::push_back(tasklet_impl* t) noexcept {
+  t->next = nullptr;
+  t->prev = tail;
+  if (tail) tail->next = t;
+  else head = t;
+  tail = t;
+}
+tasklet_impl* wait_queue::pop_front() noexcept {
+  tasklet_impl* t = head;
+  head = t->next;
+  if (head) head->prev = nullptr;
+  else tail = nullptr;
+  t->next = t->prev = nullptr;
+  return t;
+}
+void wait_queue::erase(tasklet_impl* t) noexcept {
+  if (t->prev) t->prev->next = t->next;
+  else head = t->next;
+  if (t->next) t->next->prev = t->prev;
+  else tail = t->prev;
+  t->next = t->prev = nullptr;
+}
+
+tasklet_impl* current_impl() { return sched().current; }
+bool block_trap_of(const tasklet_impl* t) noexcept { return t->block_trap; }
+bool is_main_impl(const tasklet_impl* t) noexcept { return t->is_main; }
+void* wait_slot(tasklet_impl* t) noexcept { return t->slot; }
+wait_owner* waiting_on(const tasklet_impl* t) noexcept { return t->owner; }
+
+void throw_if_switch_trapped() {
+  if (sched().trap > 0) throw_trap();
+}
+
+void check_point() {
+  scheduler& s = sched();
+  if (!s.budget_active) [[likely]]
+    return;
+  if (s.current == s.budget_watchdog) return;
+  if (!budget_spent(s)) return;
+  if (s.current->atomic || s.trap > 0) {
+    s.interrupt_deferred = true;
+    return;
+  }
+  fire_interrupt(s);
+}
+
+void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason) {
+  scheduler& s = *tls_sched;
+  tasklet_impl* self = s.current;
+  tasklet_impl* next = self->next;
+  const bool last = (next == self);
+  // Leave the ring, enter the owner's queue.
+  if (!last) {
+    self->prev->next = next;
+    next->prev = self->prev;
+  }
+  --s.runcount;
+  q.push_back(self);
+  self->link = link_kind::wait;
+  self->owner = &owner;
+  self->slot = slot;
+  self->reason = reason;
+  if (last) {
+    // The last runnable tasklet wants to block (docs/semantics.md §1.10).
+    try {
+      leave_last(s, self);
+    } catch (...) {
+      cancel_block(self);  // the operation is undone: balance as before
+      relink_alone(s, self);
+      throw;
+    }
+  } else {
+    s.current = next;
+    jump(s, self, next);
+  }
+  take_bomb(self);
+}
+
+void unpark_append(tasklet_impl* t) noexcept {
+  scheduler& s = *t->sched;
+  t->owner = nullptr;
+  t->slot = nullptr;
+  t->reason = block_reason::none;
+  ring_append(s, t);
+}
+
+void unpark_and_switch(tasklet_impl* t) {
+  scheduler& s = *t->sched;
+  tasklet_impl* self = s.current;
+  t->owner = nullptr;
+  t->slot = nullptr;
+  t->reason = block_reason::none;
+  ring_insert_before(s, self->next, t);  // right after the caller
+  switch_current(s, t);                  // the caller is now the tail
+  take_bomb(self);
+}
+
+void unpark_append_and_schedule(tasklet_impl* t) {
+  unpark_append(t);
+  scheduler& s = *t->sched;
+  tasklet_impl* self = s.current;
+  switch_current(s, self->next);
+  take_bomb(self);
+}
+
+}  // namespace detail
+
+// ---- public API -----------------------------------------------------------------------------
+using detail::link_kind;
+using detail::scheduler;
+using detail::tasklet_impl;
+
+detail::tasklet_impl* tasklet::checked() const {
+  if (!impl_) throw tasklet_error("operation on a null tasklet handle");
+  return impl_;
+}
+
+tasklet& tasklet::insert() {
+  tasklet_impl* t = checked();
+  detail::check_thread(t);
+  if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
+  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
+  if (t->link == link_kind::none) detail::ring_append(*t->sched, t);
+  return *this;
+}
+
+tasklet& tasklet::remove() {
+  tasklet_impl* t = checked();
+  detail::check_thread(t);
+  if (t->link == link_kind::wait)
+    detail::throw_tasklet_error("You cannot remove a blocked tasklet.");
+  if (t->link == link_kind::none) return *this;
+  scheduler& s = *t->sched;
+  if (t == s.current) detail::throw_tasklet_error("The current tasklet cannot be removed.");
+  detail::ring_unlink(s, t);
+  return *this;
+}
+
+void tasklet::run() {
+  tasklet_impl* t = checked();
+  detail::check_thread(t);
+  scheduler& s = *t->sched;
+  tasklet_impl* self = s.current;
+  if (t == self) return;
+  if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
+  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
+  if (s.trap > 0) detail::throw_trap();
+  if (t->link == link_kind::none) detail::ring_append(s, t);  // just before the caller
+  detail::switch_current(s, t);  // in place: everything between t and the caller runs first
+  detail::take_bomb(self);
+}
+
+void tasklet::switch_to() {
+  tasklet_impl* t = checked();
+  detail::check_thread(t);
+  scheduler& s = *t->sched;
+  tasklet_impl* self = s.current;
+  if (t == self) return;
+  if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
+  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
+  if (s.trap > 0) detail::throw_trap();
+  if (t->link == link_kind::none) detail::ring_insert_before(s, self->next, t);
+  detail::ring_unlink(s, self);  // the caller is paused
+  detail::switch_current(s, t);
+  detail::take_bomb(self);
+}
+
+void tasklet::kill(bool pending) {
+  throw_exception(std::make_exception_ptr(tasklet_exit{}), pending);
+}
+
+void tasklet::throw_exception(std::exception_ptr e, bool pending) {
+  tasklet_impl* t = checked();
+  detail::check_thread(t);
+  scheduler& s = *t->sched;
+  tasklet_impl* self = s.current;
+  if (t == self) std::rethrow_exception(e);
+  if (!t->alive) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const tasklet_exit&) {
+      return;  // killing a dead tasklet is a no-op
+    } catch (...) {
+    }
+    detail::throw_tasklet_error("You cannot throw to a dead tasklet");
+  }
+  if (!pending && s.trap > 0) detail::throw_trap();
+  t->bomb = std::move(e);
+  if (t->link == link_kind::wait) detail::cancel_block(t);
+  if (pending) {
+    if (t->link == link_kind::none) detail::ring_append(s, t);
+    return;
+  }
+  if (t->link == link_kind::none) detail::ring_append(s, t);  // at the end, just before us
+  detail::switch_current(s, t);
+  detail::take_bomb(self);
+}
+
+bool tasklet::alive() const noexcept { return impl_ && impl_->alive; }
+bool tasklet::paused() const noexcept {
+  return impl_ && impl_->alive && impl_->link == link_kind::none;
+}
+bool tasklet::blocked() const noexcept { return impl_ && impl_->link == link_kind::wait; }
+bool tasklet::scheduled() const noexcept { return impl_ && impl_->link != link_kind::none; }
+bool tasklet::is_main() const noexcept { return impl_ && impl_->is_main; }
+bool tasklet::is_current() const noexcept {
+  return impl_ && impl_->sched && impl_->sched->current == impl_;
+}
+bool tasklet::atomic() const noexcept { return impl_ && impl_->atomic; }
+bool tasklet::set_atomic(bool flag) {
+  tasklet_impl* t = checked();
+  bool old = t->atomic;
+  t->atomic = flag;
+  if (!flag && old && t->sched == detail::tls_sched && t->sched->current == t &&
+      t->sched->interrupt_deferred) {
+    detail::check_point();  // a deferred interrupt fires as the atomic section ends
+  }
+  return old;
+}
+bool tasklet::block_trap() const noexcept { return impl_ && impl_->block_trap; }
+void tasklet::set_block_trap(bool flag) noexcept {
+  if (impl_) impl_->block_trap = flag;
+}
+tasklet tasklet::next() const noexcept {
+  if (!impl_ || impl_->link == link_kind::none) return {};
+  return from_impl(impl_->next);
+}
+tasklet tasklet::prev() const noexcept {
+  if (!impl_ || impl_->link == link_kind::none) return {};
+  return from_impl(impl_->prev);
+}
+std::uint64_t tasklet::id() const noexcept { return impl_ ? impl_->id : 0; }
+std::string tasklet::name() const {
+  if (!impl_) return {};
+  if (!impl_->name.empty()) return impl_->name;
+  return "tasklet " + std::to_string(impl_->id);
+}
+tasklet& tasklet::set_name(std::string n) {
+  checked()->name = std::move(n);
+  return *this;
+}
+std::size_t tasklet::stack_size() const noexcept {
+  if (!impl_) return 0;
+  if (impl_->stack) return impl_->stack->usable;
+  return impl_->stack_size ? impl_->stack_size
+                           : (impl_->sched ? impl_->sched->default_stack : 0);
+}
+tasklet& tasklet::set_stack_size(std::size_t bytes) {
+  if (bytes < 16 * 1024) throw std::invalid_argument("tasklet stack size must be at least 16 KiB");
+  checked()->stack_size = bytes;
+  return *this;
+}
+
+void run() {
+  scheduler& s = detail::sched();
+  tasklet_impl* self = s.current;
+  if (self->next == self) return;  // nothing else runnable
+  if (s.trap > 0) detail::throw_trap();
+  tasklet_impl* next = self->next;
+  s.watchdogs.push_back(self);
+  detail::ring_unlink(s, self);
+  try {
+    detail::switch_current(s, next);
+  } catch (...) {
+    // not reached: switch_current does not throw; kept for symmetry
+    throw;
+  }
+  auto it = std::find(s.watchdogs.begin(), s.watchdogs.end(), self);
+  if (it != s.watchdogs.end()) s.watchdogs.erase(it, s.watchdogs.end());
+  detail::take_bomb(self);
+}
+
+tasklet run(const run_budget& b) {
+  scheduler& s = detail::sched();
+  tasklet_impl* self = s.current;
+  const bool owner = !s.budget_active && (b.time.count() > 0 || b.switches > 0);
+  if (owner) {
+    s.budget_active = true;
+    s.interrupt_deferred = false;
+    s.budget = b;
+    s.budget_watchdog = self;
+    s.budget_start = s.slice_start = std::chrono::steady_clock::now();
+    s.budget_switch0 = s.switch_count;
+    s.interrupted = nullptr;
+  }
+  struct reset_t {
+    scheduler& s;
+    bool owner;
+    ~reset_t() {
+      if (owner) {
+        s.budget_active = false;
+        s.budget_watchdog = nullptr;
+      }
+    }
+  } reset{s, owner};
+  run();
+  if (owner && s.interrupted) {
+    tasklet r(tasklet::adopt, s.interrupted);  // adopts the reference fire_interrupt took
+    s.interrupted = nullptr;
+    return r;
+  }
+  return {};
+}
+
+void tick() {
+  scheduler& s = detail::sched();
+  if (s.budget_active) [[unlikely]] {
+    detail::check_point();
+    if (s.budget.soft && !s.budget_active) schedule();
+  }
+}
+
+void schedule() {
+  scheduler& s = detail::sched();
+  if (s.budget_active) [[unlikely]] {
+    detail::check_point();
+  }
+  tasklet_impl* self = s.current;
+  if (self->next == self) {
+    detail::take_bomb(self);
+    return;
+  }
+  if (s.trap > 0) detail::throw_trap();
+  detail::switch_current(s, self->next);
+  detail::take_bomb(self);
+}
+
+void schedule_remove() {
+  scheduler& s = detail::sched();
+  tasklet_impl* self = s.current;
+  if (s.trap > 0 && self->next != self) detail::throw_trap();
+  if (self->next == self) {
+    tasklet_impl* w = detail::watchdog_or_main(s);
+    if (w == self) return;  // main alone: a no-op
+    if (s.trap > 0) detail::throw_trap();
+    detail::ring_unlink(s, self);
+    try {
+      detail::leave_last(s, self);
+    } catch (...) {
+      detail::relink_alone(s, self);
+      throw;
+    }
+  } else {
+    tasklet_impl* next = self->next;
+    detail::ring_unlink(s, self);
+    detail::switch_current(s, next);
+  }
+  detail::take_bomb(self);
+}
+
+tasklet getcurrent() { return tasklet::from_impl(detail::sched().current); }
+tasklet getmain() { return tasklet::from_impl(detail::sched().main_t); }
+int getruncount() noexcept {
+  return detail::tls_sched ? detail::tls_sched->runcount : 1;
+}
+int switch_trap(int delta) {
+  scheduler& s = detail::sched();
+  int old = s.trap;
+  s.trap += delta;
+  return old;
+}
+
+atomic_section::atomic_section() : old_(getcurrent().set_atomic(true)) {}
+atomic_section::~atomic_section() {
+  try {
+    getcurrent().set_atomic(old_);
+  } catch (...) {
+    // an interrupt cannot throw here: fire_interrupt only switches
+  }
+}
+
+schedule_callback set_schedule_callback(schedule_callback cb) {
+  return std::exchange(detail::sched().sched_cb, std::move(cb));
+}
+schedule_callback get_schedule_callback() { return detail::sched().sched_cb; }
+error_handler set_error_handler(error_handler h) {
+  return std::exchange(detail::sched().err_handler, std::move(h));
+}
+std::size_t default_stack_size() noexcept {
+  return detail::tls_sched ? detail::tls_sched->default_stack : detail::kDefaultStack;
+}
+void set_default_stack_size(std::size_t bytes) {
+  if (bytes < 16 * 1024) throw std::invalid_argument("tasklet stack size must be at least 16 KiB");
+  detail::sched().default_stack = bytes;
+}
+stack_stats get_stack_stats() noexcept {
+  stack_stats r;
+  if (auto* s = detail::tls_sched) {
+    r.in_use = s->stacks.in_use();
+    r.pooled = s->stacks.pooled();
+    r.mapped = s->stacks.mapped();
+    r.guarded = s->stacks.guarded();
+    r.guard_install = s->stacks.guard_install();
+  }
+  return r;
+}
+std::size_t alive_tasklets() noexcept {
+  return detail::tls_sched ? detail::tls_sched->alive_count : 0;
+}
+
+}  // namespace stackless
