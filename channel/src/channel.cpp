@@ -70,8 +70,9 @@ tasklet_impl* channel_core::begin(int dir) {
   if (tls_channel_cb) [[unlikely]]
     run_callback(this, dir, partner == nullptr);
   // A switch trap refuses only operations that would really switch (Stackless allows a send with
-  // preference 1 to a waiting receiver: the caller just continues).
-  if (!partner || schedule_all_ || preference_ == -dir) throw_if_switch_trapped();
+  // preference 1 to a waiting receiver: the caller just continues). A blocking operation checks
+  // the trap in block(), after block_trap and closing, as slp_schedule_task comes last there.
+  if (partner && (schedule_all_ || preference_ == -dir)) throw_if_switch_trapped();
   return partner;
 }
 
@@ -94,6 +95,7 @@ void channel_core::block(int dir, void* slot) {
     throw block_trap_error("this tasklet does not like to be blocked.");
   if (closing_) [[unlikely]]
     throw channel_closed();
+  throw_if_switch_trapped();
   balance_ += dir;
   park(*this, waiters_, slot, dir > 0 ? block_reason::channel_send : block_reason::channel_receive);
 }
