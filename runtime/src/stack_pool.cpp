@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -93,6 +94,13 @@ void stack_pool::refill(size_class& sc) {
 
 stack_block* stack_pool::acquire(std::size_t usable_bytes) {
   const std::size_t ps = page_size();
+  // Refuse sizes whose page rounding, guard page or slab (stacks_per_slab of them) would
+  // overflow size_t: the arithmetic below would wrap to a small stack and the tasklet would run
+  // on memory it does not own.
+  if (usable_bytes > (SIZE_MAX / stacks_per_slab) - 2 * ps) {
+    throw stack_error("stackless: tasklet stack size of " + std::to_string(usable_bytes) +
+                      " bytes is too large");
+  }
   const std::size_t usable = (usable_bytes + ps - 1) / ps * ps;
   size_class& sc = class_for(usable + ps);
   if (!sc.free) refill(sc);
