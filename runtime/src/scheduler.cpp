@@ -544,8 +544,18 @@ void make_alive(tasklet_impl* t, arg_pack_base* args) {
   if (t->alive) throw_tasklet_error("tasklet is alive");
   if (!t->bound) throw_tasklet_error("the tasklet was not bound to a function");
   scheduler& s = *t->sched;
-  unique_function call = t->bound->make_call(args);
+  // The stack first: make_call() moves the callable out of t->bound, so a stack_error after it
+  // would leave the tasklet bound to a moved-from callable.
   prepare_stack(s, t);  // may throw stack_error; nothing changed yet
+  unique_function call;
+  try {
+    call = t->bound->make_call(args);  // may throw tasklet_error (arguments don't fit)
+  } catch (...) {
+    s.stacks.release(t->stack);
+    t->stack = nullptr;
+    t->fctx = nullptr;
+    throw;
+  }
   t->bound.reset();
   t->call = std::move(call);
   t->alive = true;
