@@ -20,6 +20,7 @@ extern "C" {
 void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
                                      size_t* size_old);
+void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 }
 #endif
 #ifdef STACKLESS_TSAN
@@ -104,6 +105,15 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 
 void install_overflow_handler() {
   // Each thread needs its own alternate stack; the handler itself is process-wide.
+  if (!tls_altstack) {
+    const std::size_t sz = 64 * 1024;
+    // Keep an alternate stack someone else installed (ASan does, and unmaps whatever is installed
+    // when the thread ends: replacing it with ours makes that munmap fail).
+    stack_t old{};
+    if (::sigaltstack(nullptr, &old) == 0 && !(old.ss_flags & SS_DISABLE) && old.ss_size >= sz / 4) {
+      tls_altstack = static_cast<char*>(old.ss_sp);
+    }
+  }
   if (!tls_altstack) {
     const std::size_t sz = 64 * 1024;
     static thread_local std::unique_ptr<char[]> mem(new char[sz]);
@@ -206,6 +216,13 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
   if (from->finished) {
     from->finished = false;  // reaped
     if (from->stack) {
+#ifdef STACKLESS_ASAN
+      // The frames still on the finished stack (tasklet_entry, finish, jump) were left by a
+      // context switch, never returned from, so their redzones stay poisoned; the next tasklet to
+      // get this stack from the pool would trip over them. tr.fctx is the lowest of them.
+      __asan_unpoison_memory_region(tr.fctx, static_cast<std::size_t>(
+                                                 from->stack->top() - static_cast<char*>(tr.fctx)));
+#endif
       s.stacks.release(from->stack);
       from->stack = nullptr;
     }
