@@ -1,1 +1,0 @@
-namespace stackless::io {}
