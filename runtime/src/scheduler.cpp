@@ -900,10 +900,10 @@ tasklet run(const run_budget& b) {
 
 void tick() {
   scheduler& s = detail::sched();
-  if (s.budget_active) [[unlikely]] {
+  // A soft interrupt already yielded inside check_point() (the victim stays in the run queue);
+  // when the victim is resumed it just goes on, it must not yield a second time.
+  if (s.budget_active) [[unlikely]]
     detail::check_point();
-    if (s.budget.soft && !s.budget_active) schedule();
-  }
 }
 
 void schedule() {
@@ -953,6 +953,10 @@ int switch_trap(int delta) {
   scheduler& s = detail::sched();
   int old = s.trap;
   s.trap += delta;
+  // An interrupt deferred by the trap fires as soon as the trap is released (as on leaving an
+  // atomic section).
+  if (old > 0 && s.trap <= 0 && s.interrupt_deferred && !s.current->atomic) [[unlikely]]
+    detail::check_point();
   return old;
 }
 

@@ -310,3 +310,49 @@ BOOST_FIXTURE_TEST_CASE(test_nested_budget_is_plain, clean_scheduler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(TestWatchdogSoft)
+
+// docs §1.3 run(soft=True): the would-be victim stays in the run queue; when it is resumed it
+// continues where it was interrupted (no second, unrequested yield).
+BOOST_FIXTURE_TEST_CASE(test_soft_victim_resumes_in_place, clean_scheduler) {
+  rt::log log;
+  tasklet x = tasklet([&] {
+    log("x1");
+    tick();  // budget spent here: run() returns
+    log("x2");
+  })();
+  tasklet y = tasklet([&] {
+    log("y1");
+    schedule();
+    log("y2");
+  })();
+  tasklet r = run(run_budget{.switches = 1, .soft = true});
+  BOOST_TEST(!r);
+  BOOST_TEST(log.str() == "x1");
+  BOOST_TEST(x.scheduled());
+  BOOST_TEST(getruncount() == 3);
+  run();
+  BOOST_TEST(log.str() == "x1 y1 x2 y2");
+}
+
+// docs §1.3: an interrupt deferred by the switch trap fires as soon as the trap is released.
+BOOST_FIXTURE_TEST_CASE(test_switch_trap_release_fires, clean_scheduler) {
+  rt::log log;
+  tasklet t([&] {
+    switch_trap(1);
+    tick();
+    log("trapped");
+    switch_trap(-1);
+    log("after");
+  });
+  t();
+  tasklet r = run(run_budget{.switches = 1});
+  BOOST_TEST((r == t));
+  BOOST_TEST(log.str() == "trapped");
+  t.insert();
+  run();
+  BOOST_TEST(log.str() == "trapped after");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
