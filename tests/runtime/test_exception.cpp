@@ -143,3 +143,82 @@ BOOST_FIXTURE_TEST_CASE(test_send_exception_uncaught, clean_scheduler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(TestExceptionRouting)
+
+// docs §1.9: the error goes to main (the run() caller), not to the tasklet that switched to the
+// dying one with t.run(); that tasklet stays runnable and resumes normally later.
+BOOST_FIXTURE_TEST_CASE(test_error_skips_intermediate_run_caller, clean_scheduler) {
+  rt::log log;
+  tasklet b([] { throw rt::test_error("from b"); });
+  b.setup();
+  b.remove();
+  tasklet a = tasklet([&] {
+    log("a");
+    b.run();
+    log("a-resumed");
+  })();
+  BOOST_CHECK_EXCEPTION(run(), rt::test_error, msg_is("from b"));
+  BOOST_TEST(a.scheduled());
+  run();
+  BOOST_TEST(log.str() == "a a-resumed");
+}
+
+// changelog "TaskletExit raised in main is not silently ignored": killing main (paused in run())
+// from a tasklet raises tasklet_exit in main's run(); the killer stays runnable.
+BOOST_FIXTURE_TEST_CASE(test_kill_main, clean_scheduler) {
+  rt::log log;
+  tasklet main = getcurrent();
+  tasklet k = tasklet([&] {
+    log("k");
+    main.kill();
+    log("k-resumed");
+  })();
+  bool got_exit = false;
+  try {
+    run();
+  } catch (const tasklet_exit&) {
+    got_exit = true;
+  }
+  BOOST_TEST(got_exit);
+  BOOST_TEST(main.alive());
+  BOOST_TEST(k.scheduled());
+  run();
+  BOOST_TEST(log.str() == "k k-resumed");
+}
+
+// docs §1.9 + test_watchdog.py: killing a tasklet that is itself inside a nested run() makes its
+// run() raise tasklet_exit; the tasklet dies silently and main's run() returns normally.
+BOOST_FIXTURE_TEST_CASE(test_kill_nested_watchdog, clean_scheduler) {
+  rt::log log;
+  bool unwound = false;
+  tasklet a;
+  a = tasklet([&] {
+    rt::sentinel s(&unwound);
+    tasklet([&] {
+      log("b");
+      a.kill();
+      log("b-resumed");
+    })();
+    run();
+    log("a-after-run");
+  })();
+  BOOST_CHECK_NO_THROW(run());
+  BOOST_TEST(unwound);
+  BOOST_TEST(!a.alive());
+  BOOST_TEST(log.str() == "b b-resumed");
+}
+
+// set_error_handler: errors thrown into a tasklet (throw_exception) that escape it go through the
+// handler too.
+BOOST_FIXTURE_TEST_CASE(test_handler_for_thrown_error, clean_scheduler) {
+  int calls = 0;
+  set_error_handler([&](std::exception_ptr) { ++calls; });
+  tasklet t = tasklet([] { schedule_remove(); })();
+  run();
+  BOOST_CHECK_NO_THROW(t.raise_exception<rt::test_error>("thrown"));
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(!t.alive());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

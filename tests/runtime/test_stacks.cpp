@@ -265,3 +265,42 @@ BOOST_FIXTURE_TEST_CASE(test_bind_generic_lambda, clean_scheduler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(TestThreadExit)
+
+// docs §4 Finalization: at thread exit every remaining tasklet is killed: a never-run scheduled
+// one dies without running its body (its captures are destroyed), a paused one and a runnable one
+// in the middle of their bodies are unwound.
+BOOST_FIXTURE_TEST_CASE(test_thread_exit_kills_all_kinds, clean_scheduler) {
+  std::atomic<int> body_ran{0};
+  std::atomic<int> unwound{0};
+  struct counter {
+    std::atomic<int>* c;
+    ~counter() { ++*c; }
+  };
+  std::thread th([&] {
+    auto cap = std::make_shared<counter>(&unwound);
+    tasklet([&body_ran, cap] { ++body_ran; })();  // scheduled, never run
+    cap.reset();
+    tasklet paused = tasklet([&] {
+      counter c{&unwound};
+      schedule_remove();
+      ++body_ran;
+    })();
+    tasklet runnable = tasklet([&] {
+      counter c{&unwound};
+      for (;;) schedule();
+    })();
+    paused.run();    // paused now
+    runnable.run();  // runnable, inside schedule()
+    // handles to `paused` and `runnable` still exist when the thread exits
+    static thread_local tasklet keep_paused, keep_runnable;
+    keep_paused = paused;
+    keep_runnable = runnable;
+  });
+  th.join();
+  BOOST_TEST(body_ran.load() == 0);
+  BOOST_TEST(unwound.load() == 3);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
