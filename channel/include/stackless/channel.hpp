@@ -16,6 +16,7 @@
 #include <functional>
 #include <iterator>
 #include <optional>
+#include <ranges>
 #include <type_traits>
 #include <utility>
 
@@ -201,12 +202,23 @@ class channel : public channel_base {
   // send_throw(e): forwards an existing exception (as caught with std::current_exception()).
   void send_throw(std::exception_ptr e) { send_error(std::move(e)); }
 
-  // send_sequence(range): sends every element in order; returns how many were sent.
+  // send_sequence(range): sends every element in order; returns how many were sent. An owning
+  // container passed as an rvalue gives up its elements (moved, so move-only T works); an lvalue
+  // range or a view is only read (elements copied, or moved when the view yields prvalues).
   template <class R>
   std::size_t send_sequence(R&& range) {
+    // Forwarding the element alone is not enough: iterating an rvalue vector still yields
+    // lvalue references, which would copy (and not compile for std::unique_ptr).
+    constexpr bool steal = !std::is_lvalue_reference_v<R> &&
+                           !std::ranges::view<std::remove_cvref_t<R>> &&
+                           !std::ranges::borrowed_range<R>;
     std::size_t n = 0;
     for (auto&& v : range) {
-      send(T(std::forward<decltype(v)>(v)));
+      if constexpr (steal) {
+        send(T(std::move(v)));
+      } else {
+        send(T(std::forward<decltype(v)>(v)));
+      }
       ++n;
     }
     return n;
