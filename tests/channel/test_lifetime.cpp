@@ -5,7 +5,10 @@
 #include "fixture.hpp"
 #include "helpers.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
+#include <ranges>
 #include <optional>
 #include <string>
 #include <vector>
@@ -103,6 +106,35 @@ BOOST_AUTO_TEST_CASE(values_are_moved_not_copied) {
     BOOST_TEST(got == 2);
   }
   BOOST_TEST(counted::copies == 0);
+}
+
+// A channel is a C++20 input range (Python: a channel is an iterator), also for move-only T:
+// std::ranges algorithms consume it until a stop_iteration or close.
+static_assert(std::ranges::input_range<channel<int>>);
+static_assert(std::ranges::input_range<channel<std::unique_ptr<int>>>);
+static_assert(std::input_iterator<channel<std::unique_ptr<int>>::iterator>);
+
+BOOST_AUTO_TEST_CASE(channel_is_an_input_range) {
+  channel<std::unique_ptr<int>> c;
+  tasklet([&] {
+    for (int i = 0; i < 3; ++i) c.send(std::make_unique<int>(i));
+    c.send_exception<stop_iteration>();
+  })();
+  std::vector<std::unique_ptr<int>> got;
+  std::ranges::move(c, std::back_inserter(got));
+  BOOST_REQUIRE(got.size() == 3u);
+  for (int i = 0; i < 3; ++i) BOOST_TEST(*got[i] == i);
+  run();
+
+  channel<int> d;
+  for (int v : {5, 6, 7}) tasklet([&d](int x) { d.send(x); })(v);
+  run();  // three blocked senders
+  d.close();
+  std::vector<int> ints;
+  std::ranges::copy(d, std::back_inserter(ints));  // ends when closing and no sender waits
+  BOOST_TEST(ints == (std::vector<int>{5, 6, 7}));
+  BOOST_TEST(d.closed());
+  run();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -226,14 +226,20 @@ class channel : public channel_base {
 
   // Iteration: `for (auto v : ch)` receives until the channel is closing with no sender waiting,
   // or until a stop_iteration is sent through it.
+  // It is a C++20 input iterator (std::ranges algorithms accept a channel) whose end is
+  // std::default_sentinel: an iterator must be copyable to be its own sentinel, and a
+  // channel<std::unique_ptr<X>>'s iterator, which holds the current value, is move-only.
   class iterator {
    public:
+    using iterator_concept = std::input_iterator_tag;
     using iterator_category = std::input_iterator_tag;
     using value_type = T;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(channel* c) : c_(c) { advance(); }
-    T& operator*() { return *cur_; }
+    // const: std::indirectly_readable needs *it on a const iterator; the value is the
+    // iterator's own (received) copy, so handing it out for modification/moving is fine.
+    T& operator*() const { return *cur_; }
     iterator& operator++() {
       advance();
       return *this;
@@ -241,6 +247,9 @@ class channel : public channel_base {
     void operator++(int) { advance(); }
     friend bool operator==(const iterator& a, const iterator& b) noexcept {
       return a.c_ == b.c_;
+    }
+    friend bool operator==(const iterator& a, std::default_sentinel_t) noexcept {
+      return a.c_ == nullptr;
     }
 
    private:
@@ -257,10 +266,10 @@ class channel : public channel_base {
       }
     }
     channel* c_ = nullptr;
-    std::optional<T> cur_;
+    mutable std::optional<T> cur_;
   };
   iterator begin() { return iterator(this); }
-  iterator end() { return iterator(); }
+  std::default_sentinel_t end() const noexcept { return std::default_sentinel; }
 
  private:
   void send_error(std::exception_ptr e) {
