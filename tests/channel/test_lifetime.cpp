@@ -11,6 +11,7 @@
 #include <ranges>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace stackless;
@@ -369,6 +370,106 @@ BOOST_AUTO_TEST_CASE(channel_dies_with_its_tasklet) {
   })();
   run();
   BOOST_TEST(got == 3);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ExceptionSafety, clean_scheduler)
+
+namespace {
+// throwing_move: its move constructor throws while `fail` is set (copies never throw).
+struct throwing_move {
+  static inline bool fail = false;
+  int v;
+  explicit throwing_move(int x) : v(x) {}
+  throwing_move(const throwing_move&) = default;
+  throwing_move(throwing_move&& o) : v(o.v) {
+    if (fail) throw index_error();
+  }
+  throwing_move& operator=(const throwing_move&) = default;
+};
+}  // namespace
+
+// A hand-off whose value cannot be moved fails before anything changed: the partner stays
+// blocked and the balance is unchanged; a later attempt succeeds.
+BOOST_AUTO_TEST_CASE(failed_move_leaves_partner_blocked) {
+  channel<throwing_move> c;
+  int got = 0;
+  tasklet r = tasklet([&] { got = c.receive().v; })();
+  run();
+  const throwing_move value(5);
+  throwing_move::fail = true;
+  BOOST_CHECK_THROW(c.send(value), index_error);  // copied into send(), then the move throws
+  throwing_move::fail = false;
+  BOOST_TEST(r.blocked());
+  BOOST_TEST(c.balance() == -1);
+  c.send(value);
+  BOOST_TEST(got == 5);
+  BOOST_TEST(!r.alive());
+
+  tasklet s = tasklet([&] { c.send(throwing_move(6)); })();
+  run();
+  BOOST_TEST(c.balance() == 1);
+  throwing_move::fail = true;
+  BOOST_CHECK_THROW(c.receive(), index_error);
+  throwing_move::fail = false;
+  BOOST_TEST(s.blocked());
+  BOOST_TEST(c.balance() == 1);
+  BOOST_TEST(c.receive().v == 6);
+  run();
+}
+
+// Main blocked in send when the last tasklet dies with an exception: the send throws it, the
+// balance is restored and main's value is destroyed.
+BOOST_AUTO_TEST_CASE(main_blocked_send_gets_exception) {
+  counted_reset guard;
+  channel<counted> c;
+  tasklet([] { throw index_error(); })();
+  BOOST_CHECK_THROW(c.send(counted(1)), index_error);
+  BOOST_TEST(c.balance() == 0);
+  BOOST_TEST(counted::live == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ThreadExit)
+
+// At thread exit the scheduler kills the tasklets still blocked on channels: their destructors
+// run, the channel they alone kept alive is freed (LSan), and nothing is reported as leaked.
+namespace {
+struct on_unwind {
+  int& n;
+  ~on_unwind() { ++n; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(blocked_tasklets_killed_at_thread_exit) {
+  counted::reset();
+  int unwound = 0;
+  std::thread th([&] {
+    {
+      channel<counted> ch;
+      tasklet([ch, &unwound]() mutable {
+        on_unwind u{unwound};
+        counted local(1);
+        ch.receive();
+      })();
+      channel<counted> other;
+      tasklet([other, &unwound]() mutable {
+        on_unwind u{unwound};
+        other.send(counted(3));
+      })();
+      run();
+      BOOST_CHECK(ch.balance() == -1);
+      BOOST_CHECK(other.balance() == 1);
+    }  // the thread's handles are gone; the blocked tasklets keep both channels alive
+    BOOST_CHECK(alive_tasklets() == 2u);
+    BOOST_CHECK(counted::live == 2);
+    BOOST_CHECK(unwound == 0);
+  });
+  th.join();
+  BOOST_TEST(unwound == 2);
+  BOOST_TEST(counted::live == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
