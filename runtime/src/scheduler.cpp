@@ -201,6 +201,22 @@ void delete_impl(tasklet_impl* t) noexcept {
 // ---- switching ------------------------------------------------------------------------------
 void tasklet_entry(ctx::transfer_t t) noexcept;
 
+// reap_orphan(s, t): t has just paused itself (schedule_remove(), switch_to()) while no handle
+// names it, so nobody can ever insert it again. Kill it now, from the tasklet that resumed, so
+// its destructors run, as release() does when the last handle of a paused tasklet goes away.
+// Under a switch trap it is left alone (it is then killed at thread exit).
+[[gnu::cold, gnu::noinline]] void reap_orphan(scheduler& s, tasklet_impl* t) noexcept {
+  if (t->handles.load(std::memory_order_acquire) != 0 || s.trap > 0) return;
+  if (std::find(s.watchdogs.begin(), s.watchdogs.end(), t) != s.watchdogs.end()) return;
+  tasklet keep = tasklet::from_impl(t);
+  try {
+    keep.kill();
+  } catch (...) {
+    // It died with another error, routed to us: the resumer raises it from what it was doing.
+    if (!s.current->bomb) s.current->bomb = std::current_exception();
+  }
+}
+
 // on_resume(tr): bookkeeping right after a switch lands on a tasklet.
 void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
   auto* from = static_cast<tasklet_impl*>(tr.data);
@@ -230,6 +246,8 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
     if (from->handles.load(std::memory_order_acquire) == 0) delete_impl(from);
   } else {
     from->fctx = tr.fctx;
+    if (from->link == link_kind::none && from->alive && !from->is_main) [[unlikely]]
+      reap_orphan(s, from);
   }
 }
 
