@@ -304,3 +304,60 @@ BOOST_FIXTURE_TEST_CASE(test_thread_exit_kills_all_kinds, clean_scheduler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(TestOrphans)
+
+// docs §1.4 __del__: a tasklet that pauses itself (schedule_remove) when no handle names it can
+// never be resumed; like a collected C-state tasklet it is killed, so its destructors run.
+BOOST_FIXTURE_TEST_CASE(test_orphan_schedule_remove_is_killed, clean_scheduler) {
+  bool unwound = false, after = false;
+  tasklet([&] {
+    rt::sentinel s(&unwound);
+    schedule_remove();
+    after = true;
+  })();
+  run();
+  BOOST_TEST(unwound);
+  BOOST_TEST(!after);
+  BOOST_TEST(alive_tasklets() == 0u);
+}
+
+// Same for a tasklet that pauses itself with switch_to(): it is unwound before the target runs on.
+BOOST_FIXTURE_TEST_CASE(test_orphan_switch_is_killed, clean_scheduler) {
+  rt::log log;
+  bool unwound = false;
+  tasklet target([&] { log("target"); });
+  target.setup();
+  target.remove();
+  tasklet([&] {
+    rt::sentinel s(&unwound);
+    log("orphan");
+    target.switch_to();
+    log("orphan-resumed");
+  })();
+  run();
+  BOOST_TEST(unwound);
+  BOOST_TEST(log.str() == "orphan target");
+  BOOST_TEST(alive_tasklets() == 0u);
+}
+
+// A tasklet that keeps a handle to itself before pausing (the wait_for_result() pattern) is not
+// an orphan.
+BOOST_FIXTURE_TEST_CASE(test_self_handle_is_not_orphan, clean_scheduler) {
+  std::vector<tasklet> waiters;
+  rt::log log;
+  tasklet([&] {
+    waiters.push_back(getcurrent());
+    schedule_remove();
+    log("woken");
+  })();
+  run();
+  BOOST_REQUIRE_EQUAL(waiters.size(), 1u);
+  BOOST_TEST(waiters[0].paused());
+  waiters[0].insert();
+  waiters.clear();
+  run();
+  BOOST_TEST(log.str() == "woken");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
