@@ -58,7 +58,11 @@ void channel_core::cancel_wait(tasklet_impl* t) noexcept {
     ~reset() { tls_in_channel_cb = false; }
   } r;
   tasklet cur = tasklet::from_impl(current_impl());
-  tls_channel_cb(channel_ref(c), cur, dir > 0, will_block);
+  // Call a copy: the callback may replace or remove itself (set_channel_callback inside the
+  // call), which must not destroy the closure that is running (Stackless holds a reference
+  // to the hook for the call).
+  channel_callback cb = tls_channel_cb;
+  cb(channel_ref(c), cur, dir > 0, will_block);
 }
 
 tasklet_impl* channel_core::begin(int dir) {

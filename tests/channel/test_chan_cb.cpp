@@ -218,3 +218,45 @@ BOOST_AUTO_TEST_CASE(callback_exception_aborts_operation) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ChannelCallbackLifetime, clean_scheduler)
+
+// A one-shot monitor that uninstalls itself from inside the call must not destroy the running
+// callback (Stackless owns a reference to the hook while calling it: NOTIFY_CHANNEL's
+// Py_INCREF). The captured state is used after set_channel_callback(nullptr).
+BOOST_AUTO_TEST_CASE(callback_uninstalls_itself) {
+  std::vector<std::string> log;
+  std::string tag(100, 'x');  // heap-allocated capture: a use after free shows under ASan
+  set_channel_callback([&log, tag](const channel_base&, const tasklet&, bool sending, bool) {
+    set_channel_callback(nullptr);
+    log.push_back(tag + (sending ? ":send" : ":recv"));
+  });
+  channel<int> c;
+  tasklet([&] { c.send(1); })();
+  BOOST_TEST(c.receive() == 1);
+  run();
+  BOOST_REQUIRE(log.size() == 1u);  // only the first operation was seen
+  BOOST_TEST(log[0] == tag + ":recv");
+  BOOST_TEST(!get_channel_callback());
+}
+
+// A callback that replaces itself with another: the new one sees the next operation.
+BOOST_AUTO_TEST_CASE(callback_replaces_itself) {
+  std::vector<std::string> log;
+  std::string first(64, 'a'), second(64, 'b');
+  channel_callback next = [&log, second](const channel_base&, const tasklet&, bool, bool) {
+    log.push_back(second);
+  };
+  set_channel_callback([&log, first, next](const channel_base&, const tasklet&, bool, bool) {
+    set_channel_callback(next);
+    log.push_back(first);
+  });
+  channel<int> c;
+  tasklet([&] { c.send(1); })();
+  c.receive();
+  run();
+  set_channel_callback(nullptr);
+  BOOST_TEST(log == (std::vector<std::string>{first, second}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 #include "fixture.hpp"
 #include "helpers.hpp"
 
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -577,6 +578,69 @@ BOOST_AUTO_TEST_CASE(block_trap_and_close_before_switch_trap) {
     c.open();
   }
   c.send(0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ChannelsUnderBudget, clean_scheduler)
+
+// run(timeout) analogue: every channel operation is a check point. A ping-pong pair interrupted
+// at a channel operation is returned paused (not blocked, channels consistent); re-inserted, it
+// carries on where it stopped (docs/stackless-semantics.md §1.3 run(timeout), §4).
+BOOST_AUTO_TEST_CASE(pingpong_interrupted_at_channel_ops) {
+  channel<int> ping, pong;
+  int pings = 0, pongs = 0;
+  constexpr int kRounds = 50;
+  tasklet a = tasklet([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      ping.send(i);
+      BOOST_CHECK(pong.receive() == i);
+      ++pings;
+    }
+  })();
+  tasklet b = tasklet([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      pong.send(ping.receive());
+      ++pongs;
+    }
+  })();
+  int interrupts = 0;
+  for (tasklet r = run(run_budget{.switches = 7}); r; r = run(run_budget{.switches = 7})) {
+    ++interrupts;
+    BOOST_TEST((r == a || r == b));
+    BOOST_TEST(r.paused());
+    BOOST_TEST(!r.blocked());
+    BOOST_TEST(std::abs(ping.balance()) <= 1);
+    BOOST_TEST(std::abs(pong.balance()) <= 1);
+    r.insert();
+  }
+  BOOST_TEST(interrupts > 5);
+  BOOST_TEST(pings == kRounds);
+  BOOST_TEST(pongs == kRounds);
+  BOOST_TEST(ping.balance() == 0);
+  BOOST_TEST(pong.balance() == 0);
+}
+
+// A tasklet interrupted at a channel operation can be killed while paused; the channel is
+// untouched, and the partner blocked on it can be killed too.
+BOOST_AUTO_TEST_CASE(kill_interrupted_tasklet) {
+  channel<int> c;
+  tasklet s = tasklet([&] {
+    for (int i = 0;; ++i) c.send(i);
+  })();
+  tasklet r = tasklet([&] {
+    while (true) c.receive();
+  })();
+  tasklet x = run(run_budget{.switches = 5});
+  BOOST_REQUIRE(x);
+  BOOST_TEST(x.paused());
+  const int balance = c.balance();
+  BOOST_TEST(std::abs(balance) <= 1);
+  x.kill();
+  BOOST_TEST(!x.alive());
+  BOOST_TEST(c.balance() == balance);
+  (x == s ? r : s).kill();
+  BOOST_TEST(c.balance() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
