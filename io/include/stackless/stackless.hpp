@@ -2,5 +2,8 @@
 #pragma once
 
 #include "stackless/channel.hpp"
+#include "stackless/io/file.hpp"
+#include "stackless/io/io.hpp"
+#include "stackless/io/sleep.hpp"
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/tasklet.hpp"

@@ -1,0 +1,158 @@
+// stackless::io::file: Python's file object on asynchronous I/O (the 2007 "stacklessfile" made
+// real). Every read, write, flush and fsync blocks only the calling tasklet; the thread keeps
+// running the other tasklets. Opening, closing, seek, tell and truncate are plain system calls.
+//
+// Differences from stacklessfile, on purpose: write() advances the position, SEEK_END works,
+// buffering and universal newlines exist, failures are exceptions naming the path, the offset and
+// the byte count, and offsets are 64-bit.
+//
+// Errors: every failure is a std::filesystem::filesystem_error carrying the path and the
+// std::error_code (e.g. ENOENT, EACCES, EFBIG); I/O on a closed file is EBADF "I/O operation on
+// closed file", reading a write-only file EBADF "file not open for reading" (and the reverse). An
+// invalid mode string is std::invalid_argument naming the mode.
+//
+// Concurrency: any number of tasklets of the owning thread may use one file at once. Buffered
+// operations (read, readline, write, seek, ...) are serialised per file, one whole call at a time;
+// pread/pwrite run concurrently. A file belongs to the thread that opened it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stackless::io {
+
+namespace detail {
+struct file_impl;
+}
+
+class file {
+ public:
+  // file(): a closed file with no name.
+  file() noexcept;
+  file(file&&) noexcept;
+  file& operator=(file&&) noexcept;
+  file(const file&) = delete;
+  file& operator=(const file&) = delete;
+  // ~file() closes the file; a flush error is reported on stderr (call close() to see it).
+  ~file();
+
+  // read() returns the rest of the file, however large (read in chunks until end of file).
+  std::string read();
+  // read(n) returns up to n bytes; fewer only at end of file ("" at end of file).
+  std::string read(std::size_t n);
+  // readinto(buf) fills buf from the current position; returns the bytes read (less than
+  // buf.size() only at end of file).
+  std::size_t readinto(std::span<std::byte> buf);
+  std::size_t readinto(std::span<char> buf) { return readinto(std::as_writable_bytes(buf)); }
+  // readline() returns the next line including its '\n' ("" at end of file); with a limit,
+  // at most `limit` bytes.
+  std::string readline(std::size_t limit = static_cast<std::size_t>(-1));
+  // readlines() returns every remaining line.
+  std::vector<std::string> readlines();
+
+  // write(data) writes all of data (short writes continue) and returns data.size(). With
+  // buffering the bytes may reach the file later (flush(), close(), a full buffer, or a newline
+  // when line-buffered); a failure is then reported by that call. Never silently short.
+  std::size_t write(std::string_view data);
+  std::size_t write(std::span<const std::byte> data);
+  // writelines(lines) writes each string in order (no separators are added).
+  template <class Range>
+  void writelines(const Range& lines) {
+    for (const auto& l : lines) write(std::string_view(l));
+  }
+
+  // seek(offset, whence) moves the position (SEEK_SET, SEEK_CUR, SEEK_END) and returns it.
+  // Buffered writes are flushed first. A negative result is EINVAL; pipes give ESPIPE.
+  std::int64_t seek(std::int64_t offset, int whence = 0);
+  // tell() is the current position (with buffering taken into account).
+  std::int64_t tell();
+  // truncate() cuts the file at the current position; truncate(size) at size (growing it
+  // sparsely when larger). The position does not change.
+  void truncate();
+  void truncate(std::int64_t size);
+  // flush() writes buffered data to the file (not to the disk: see fsync()).
+  void flush();
+  // fsync() flushes, then waits until the data is on stable storage.
+  void fsync();
+  // close() flushes and closes; calling it again does nothing. Waits for this file's pread and
+  // pwrite still in flight. Throws the flush error, if any, after closing.
+  void close();
+  bool closed() const noexcept;
+
+  // name(): the path given to open(); mode(): the mode string given to open().
+  const std::string& name() const noexcept;
+  const std::string& mode() const noexcept;
+  int fileno() const;
+  bool isatty() const;
+  // newlines(): with mode 'U', the newline conventions met so far while reading, in the order
+  // "\r", "\n", "\r\n" (Python's file.newlines as a list; empty when none seen or not 'U').
+  std::vector<std::string> newlines() const;
+
+  // pread(buf, offset) reads at offset without using or moving the position; returns the bytes
+  // read (fewer only at end of file). pwrite(data, offset) writes all of data at offset and
+  // returns data.size(). Both may run concurrently from many tasklets on one file.
+  std::size_t pread(std::span<std::byte> buf, std::uint64_t offset);
+  std::size_t pread(std::span<char> buf, std::uint64_t offset) {
+    return pread(std::as_writable_bytes(buf), offset);
+  }
+  std::size_t pwrite(std::span<const std::byte> data, std::uint64_t offset);
+  std::size_t pwrite(std::string_view data, std::uint64_t offset) {
+    return pwrite(std::as_bytes(std::span(data.data(), data.size())), offset);
+  }
+
+  // Iteration over lines: `for (const std::string& line : f)` calls readline() until "".
+  class line_iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = std::string;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const std::string*;
+    using reference = const std::string&;
+    line_iterator() = default;
+    explicit line_iterator(file* f) : f_(f) { ++*this; }
+    reference operator*() const { return line_; }
+    pointer operator->() const { return &line_; }
+    line_iterator& operator++() {
+      line_ = f_->readline();
+      if (line_.empty()) f_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const line_iterator& a, const line_iterator& b) noexcept {
+      return a.f_ == b.f_;
+    }
+
+   private:
+    file* f_ = nullptr;
+    std::string line_;
+  };
+  line_iterator begin() { return line_iterator(this); }
+  line_iterator end() { return line_iterator(); }
+
+ private:
+  friend file open(const std::filesystem::path&, std::string_view, int);
+  explicit file(std::unique_ptr<detail::file_impl> p) noexcept;
+  detail::file_impl& live(const char* op) const;  // throws EBADF on a closed file
+  std::unique_ptr<detail::file_impl> impl_;
+};
+
+// open(path, mode, buffering) opens a file, as Python's open():
+//   mode: one of 'r' (read; the default), 'w' (truncate or create), 'a' (append; create) or
+//         'x' (create, failing with EEXIST when it exists), optionally '+' (read and write),
+//         'b' or 't' (accepted; no translation on POSIX), and 'U' (universal newlines: "\r\n"
+//         and "\r" read as "\n"; only for reading: "U", "rU", "rbU").
+//   buffering: 0 unbuffered, 1 line-buffered (writes flushed at each '\n'), N > 1 a buffer of
+//         N bytes, negative the default (64 KiB; line-buffered for terminals).
+// Opening itself is a blocking system call of the thread. Throws std::invalid_argument for a bad
+// mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR, EEXIST, ...) naming the path.
+file open(const std::filesystem::path& path, std::string_view mode = "r", int buffering = -1);
+
+}  // namespace stackless::io

@@ -1,0 +1,73 @@
+// The internal backend interface of the poller, and the completion record of one operation.
+//
+// A backend moves op records from "started" to "completed". It never touches channels or
+// tasklets: the poller (poller.cpp) owns those. Results are a byte count or a negative errno, as
+// in liburing; the conversion to exceptions happens once, in io::file.
+//
+// Threading: every member is called on the poller's own thread. A backend may use threads of its
+// own (the thread pool) but hands completions back only through poll().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+namespace stackless::io::detail {
+
+enum class op_kind : std::uint8_t { read, write, fsync };
+
+// op: one read, write or fsync in flight. It lives in the frame of the tasklet that issued it;
+// that tasklet does not leave the frame until the poller is done with it (state delivered).
+struct op {
+  enum class state : std::uint8_t {
+    queued,     // started with the backend, maybe not yet handed to the kernel or a worker
+    completed,  // result set; on the poller's done list, not yet handed to the tasklet
+    delivered,  // the poller no longer references the record
+  };
+  op_kind kind = op_kind::read;
+  int fd = -1;
+  void* buf = nullptr;
+  std::uint32_t len = 0;
+  std::int64_t offset = -1;  // -1: a stream (pipe, tty): no offset, read()/write()
+  long result = 0;           // bytes, or -errno
+  state st = state::queued;
+  bool cancel_requested = false;
+  op* done_next = nullptr;  // the poller's done list
+  op* done_prev = nullptr;
+
+  // Thread pool only. phase: 0 queued, 1 running on `worker`, 2 finished. Written by a worker
+  // under the pool's queue lock, read by the poller under the same lock.
+  int pool_phase = 0;
+  unsigned long pool_worker = 0;  // pthread_t of the worker running it
+  // cancel flag read by the worker between retries; release/acquire pairs it with the signal.
+  std::atomic<bool> pool_cancel{false};
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+  virtual const char* name() const noexcept = 0;
+  // start(o) queues o. No kernel entry (the uring SQ may be flushed early only when full).
+  virtual void start(op& o) = 0;
+  // cancel(o) asks for o (started, not yet completed) to end early. Its completion still arrives
+  // through poll(), with -ECANCELED or -EINTR, or its real result when it was too late.
+  virtual void cancel(op& o) = 0;
+  // poll(done, timeout) hands everything queued to the kernel or the workers, then appends the
+  // completed ops to `done` with their `result` set. It waits up to `timeout` for at least one
+  // completion when none is ready (zero: never waits; nullopt: no limit). One kernel entry.
+  virtual void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) = 0;
+  // wake() makes a poll() waiting on another thread return early. Thread-safe.
+  virtual void wake() noexcept = 0;
+};
+
+// make_uring_backend(ec): a ring for the calling thread, or null with ec set.
+std::unique_ptr<backend> make_uring_backend(std::error_code& ec);
+// probe_uring(): can this process set up io_uring with the opcodes we need?
+std::error_code probe_uring();
+std::unique_ptr<backend> make_thread_backend();
+
+}  // namespace stackless::io::detail

@@ -1,0 +1,170 @@
+// The io_uring backend: one ring per poller thread, one io_uring_enter per poll().
+//
+// Rings are created with SINGLE_ISSUER | DEFER_TASKRUN when the kernel accepts them (kernel 6.1+):
+// only the poller's thread touches the ring, and completion work runs when the poller asks for
+// events, never as an interrupt of whatever tasklet is running. Older kernels get COOP_TASKRUN,
+// then no flags. Buffered reads that hit the page cache complete inline during submission;
+// buffered writes may be punted to io-wq workers (docs/peers.md §8).
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "backend.hpp"
+
+#ifdef STACKLESS_HAVE_LIBURING
+#include <liburing.h>
+#endif
+
+namespace stackless::io::detail {
+
+#ifdef STACKLESS_HAVE_LIBURING
+namespace {
+
+constexpr unsigned kEntries = 256;
+// user_data of cancel SQEs: never a valid op* (ops are aligned), so poll() can skip their CQEs.
+constexpr std::uint64_t kCancelTag = 1;
+
+int setup_ring(io_uring& ring, unsigned entries) {
+  const unsigned flag_sets[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                IORING_SETUP_COOP_TASKRUN, 0};
+  int rc = -EINVAL;
+  for (unsigned flags : flag_sets) {
+    io_uring_params p{};
+    p.flags = flags;
+    rc = io_uring_queue_init_params(entries, &ring, &p);
+    if (rc != -EINVAL) return rc;  // success, or a refusal no other flag set changes
+  }
+  return rc;
+}
+
+class uring_backend final : public backend {
+ public:
+  explicit uring_backend(const io_uring& r) : ring_(r) {}
+  ~uring_backend() override { io_uring_queue_exit(&ring_); }
+  uring_backend(const uring_backend&) = delete;
+  uring_backend& operator=(const uring_backend&) = delete;
+
+  const char* name() const noexcept override { return "io_uring"; }
+
+  void start(op& o) override {
+    io_uring_sqe* sqe = get_sqe();
+    const auto off = static_cast<__u64>(o.offset);  // -1 = current position (streams)
+    switch (o.kind) {
+      case op_kind::read:
+        io_uring_prep_read(sqe, o.fd, o.buf, o.len, off);
+        break;
+      case op_kind::write:
+        io_uring_prep_write(sqe, o.fd, o.buf, o.len, off);
+        break;
+      case op_kind::fsync:
+        io_uring_prep_fsync(sqe, o.fd, 0);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, &o);
+    ++inflight_;
+  }
+
+  void cancel(op& o) override {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel(sqe, &o, 0);
+    io_uring_sqe_set_data64(sqe, kCancelTag);
+    ++inflight_;  // the cancel's own CQE
+  }
+
+  void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
+    int rc = 0;
+    if ((timeout && timeout->count() <= 0) || io_uring_cq_ready(&ring_) > 0) {
+      // Submit and run deferred completion work without waiting: one io_uring_enter.
+      if (io_uring_sq_ready(&ring_) || inflight_) rc = io_uring_submit_and_get_events(&ring_);
+    } else if (timeout) {
+      io_uring_cqe* cqe = nullptr;
+      __kernel_timespec ts{};
+      ts.tv_sec = timeout->count() / 1'000'000'000;
+      ts.tv_nsec = timeout->count() % 1'000'000'000;
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    } else {
+      rc = io_uring_submit_and_wait(&ring_, 1);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      std::fprintf(stderr, "stackless: io_uring_enter failed: %s\n", std::strerror(-rc));
+      std::abort();  // the ring is unusable; ops in flight could never complete
+    }
+    reap(done);
+  }
+
+  void wake() noexcept override {
+    // Nothing to do: only the poller's own thread submits to this ring and completions are
+    // produced by the kernel, which wakes io_uring_enter itself.
+  }
+
+ private:
+  io_uring_sqe* get_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (!sqe) {  // SQ full: flush it early (rare: more than kEntries ops in one pass)
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void reap(std::vector<op*>& done) {
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      --inflight_;
+      if (cqe->user_data == kCancelTag) continue;
+      op* o = static_cast<op*>(io_uring_cqe_get_data(cqe));
+      o->result = cqe->res;
+      done.push_back(o);
+    }
+    io_uring_cq_advance(&ring_, seen);
+  }
+
+  io_uring ring_;
+  std::size_t inflight_ = 0;  // SQEs started whose CQE has not been reaped (cancels included)
+};
+
+}  // namespace
+
+std::unique_ptr<backend> make_uring_backend(std::error_code& ec) {
+  io_uring ring;
+  const int rc = setup_ring(ring, kEntries);
+  if (rc < 0) {
+    ec = std::error_code(-rc, std::generic_category());
+    return nullptr;
+  }
+  return std::make_unique<uring_backend>(ring);
+}
+
+std::error_code probe_uring() {
+  io_uring ring;
+  const int rc = setup_ring(ring, 4);
+  if (rc < 0) return std::error_code(-rc, std::generic_category());
+  std::error_code ec;
+  io_uring_probe* p = io_uring_get_probe_ring(&ring);
+  if (!p) {
+    ec = std::make_error_code(std::errc::function_not_supported);
+  } else {
+    for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FSYNC, IORING_OP_ASYNC_CANCEL}) {
+      if (!io_uring_opcode_supported(p, opcode)) ec = std::make_error_code(std::errc::invalid_argument);
+    }
+    io_uring_free_probe(p);
+  }
+  io_uring_queue_exit(&ring);
+  return ec;
+}
+
+#else  // built without liburing
+
+std::unique_ptr<backend> make_uring_backend(std::error_code& ec) {
+  ec = std::make_error_code(std::errc::not_supported);
+  return nullptr;
+}
+std::error_code probe_uring() { return std::make_error_code(std::errc::not_supported); }
+
+#endif
+
+}  // namespace stackless::io::detail

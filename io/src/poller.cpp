@@ -1,0 +1,367 @@
+// The per-thread poller: the poll tasklet, the timer queue and the bookkeeping of ops in flight.
+//
+// Protocol (issue 4): a tasklet that reads, writes, fsyncs or sleeps fills a record on its own
+// stack (an op or a timer, each with its own channel), makes sure the poll tasklet exists and is
+// scheduled, and blocks in receive() on the record's channel. The poll tasklet loops:
+//   1. fire due timers and deliver completed ops: set the record's state, then send the result
+//      on its channel if its tasklet is waiting there (balance < 0). The channels have
+//      preference 1, so a send never switches: a whole batch is delivered before the woken
+//      tasklets run, and the poll tasklet never touches a record after handing it over;
+//   2. exit when no op and no timer is pending (so run() returns and the deadlock rules see only
+//      the user's tasklets);
+//   3. other tasklets runnable: one non-blocking backend pass (submit everything queued since
+//      the last pass and reap, one kernel entry), then schedule();
+//      nothing else runnable: one blocking backend pass that waits until a completion or the
+//      earliest timer deadline (no busy polling).
+//
+// Invariants:
+//   every op is on exactly one of inflight_ (state queued: owned by the backend) or done_ (state
+//   completed); a delivered op is on neither and is never referenced again.
+//   undelivered_ == |inflight_| + |done_|.
+//   the poll tasklet is alive whenever undelivered_ > 0 or timers_ is non-empty, except between
+//   an issuer starting an op and calling ensure_poll() (no switch happens in between).
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "poller.hpp"
+#include "stackless/channel.hpp"
+#include "stackless/io/io.hpp"
+#include "stackless/io/sleep.hpp"
+#include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/tasklet.hpp"
+
+namespace stackless::io {
+namespace detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// ---- the process-wide backend choice --------------------------------------------------------
+struct backend_choice {
+  bool uring = false;
+};
+
+const std::error_code& cached_probe() {
+  static const std::error_code ec = probe_uring();
+  return ec;
+}
+
+const backend_choice& process_choice() {
+  static const backend_choice c = [] {
+    backend_choice r;
+    const char* env = std::getenv("STACKLESS_IO_BACKEND");
+    const std::string want = env ? env : "";
+    if (want == "threadpool" || want == "threads") return r;
+    const bool forced = want == "uring" || want == "io_uring";
+    if (!forced && !want.empty() && want != "auto") {
+      std::fprintf(stderr, "stackless: unknown STACKLESS_IO_BACKEND='%s' (uring|threadpool); "
+                           "choosing automatically\n", want.c_str());
+    }
+    const std::error_code& ec = cached_probe();
+    if (!ec) {
+      r.uring = true;
+    } else {
+      // One line, once per process: the fallback is normal in containers, but worth knowing.
+      std::fprintf(stderr, "stackless: io_uring unavailable (%s)%s; using the thread-pool I/O "
+                           "backend\n", ec.message().c_str(),
+                   forced ? " although STACKLESS_IO_BACKEND=uring" : "");
+    }
+    return r;
+  }();
+  return c;
+}
+
+// ---- records ---------------------------------------------------------------------------------
+struct request : op {
+  channel<long> ch;  // the poller sends the result here when the issuer waits in receive()
+};
+
+struct timer {
+  clock::time_point deadline;
+  bool fired = false;
+  long result = 0;
+  channel<long> ch;
+  std::multimap<clock::time_point, timer*>::iterator it;
+};
+
+// An intrusive list of ops threaded through op::done_next/done_prev.
+struct op_list {
+  op* head = nullptr;
+  op* tail = nullptr;
+  bool empty() const noexcept { return !head; }
+  void push_back(op* o) noexcept {
+    o->done_next = nullptr;
+    o->done_prev = tail;
+    (tail ? tail->done_next : head) = o;
+    tail = o;
+  }
+  void erase(op* o) noexcept {
+    (o->done_prev ? o->done_prev->done_next : head) = o->done_next;
+    (o->done_next ? o->done_next->done_prev : tail) = o->done_prev;
+    o->done_next = o->done_prev = nullptr;
+  }
+};
+
+class poller {
+ public:
+  explicit poller(std::unique_ptr<backend> be) : be_(std::move(be)) {}
+  poller(const poller&) = delete;
+  poller& operator=(const poller&) = delete;
+
+  std::size_t pending() const noexcept { return undelivered_ + timers_.size(); }
+  bool idle() const noexcept { return pending() == 0 && !poll_; }
+
+  long run(request& r) {
+    // Refuse before starting anything: an op we could not wait for would outlive its buffer.
+    if (getcurrent().block_trap())
+      throw block_trap_error("this tasklet does not like to be blocked.");
+    r.ch.set_preference(1);
+    be_->start(r);
+    inflight_.push_back(&r);
+    ++undelivered_;
+    ensure_poll();
+    std::exception_ptr err;
+    bool killed_twice = false;
+    while (!take(r)) {
+      if (killed_twice) {
+        wait_blocking(r);
+        continue;
+      }
+      try {
+        r.ch.receive();  // the poller marks r delivered before it sends
+      } catch (...) {
+        // Killed or thrown into: cancel, then keep waiting until the backend is done with the
+        // buffer. A second exception here (another kill, or a refusal to block) makes us wait
+        // with the thread blocked: nothing may unwind this frame before the op completes.
+        if (err) killed_twice = true;
+        else err = std::current_exception();
+        if (r.st == op::state::queued && !r.cancel_requested) {
+          r.cancel_requested = true;
+          be_->cancel(r);
+          ensure_poll();
+        }
+      }
+    }
+    if (err) std::rethrow_exception(err);
+    return r.result;
+  }
+
+  void sleep_until(clock::time_point deadline) {
+    if (getcurrent().block_trap())
+      throw block_trap_error("this tasklet does not like to be blocked.");
+    timer t;
+    t.deadline = deadline;
+    t.ch.set_preference(1);
+    t.it = timers_.emplace(deadline, &t);  // equal deadlines stay in call order
+    ensure_poll();
+    while (!t.fired) {
+      try {
+        t.ch.receive();  // the poller sets fired before it sends
+      } catch (...) {
+        if (!t.fired) timers_.erase(t.it);
+        throw;
+      }
+    }
+    if (t.result < 0) {
+      throw std::system_error(static_cast<int>(-t.result), std::generic_category(),
+                              "stackless::sleep: the I/O poll tasklet was killed");
+    }
+  }
+
+ private:
+  // take(r): true when r's result is the issuer's (delivered, or completed and taken off done_).
+  bool take(request& r) noexcept {
+    if (r.st == op::state::completed) {
+      done_.erase(&r);
+      r.st = op::state::delivered;
+      --undelivered_;
+    }
+    return r.st == op::state::delivered;
+  }
+
+  void ensure_poll() {
+    if (!poll_) {
+      poll_ = tasklet([this] { loop(); });
+      poll_.set_name("stackless.io.poll");
+      poll_.setup();
+    } else if (poll_.paused()) {
+      poll_.insert();  // taken out by a hard-interrupting run(budget)
+    }
+  }
+
+  void complete(op* o) noexcept {
+    inflight_.erase(o);
+    o->st = op::state::completed;
+    done_.push_back(o);
+  }
+
+  void backend_pass(std::optional<std::chrono::nanoseconds> timeout) {
+    scratch_.clear();
+    be_->poll(scratch_, timeout);
+    for (op* o : scratch_) complete(o);
+  }
+
+  // wait_blocking(r): block the thread until the backend completes r (the fallback wait).
+  void wait_blocking(request& r) {
+    while (r.st == op::state::queued) backend_pass(std::nullopt);
+  }
+
+  void fire_timers(long result, bool all) {
+    const auto now = clock::now();
+    while (!timers_.empty() && (all || timers_.begin()->first <= now)) {
+      timer* t = timers_.begin()->second;
+      timers_.erase(timers_.begin());
+      t->fired = true;
+      t->result = result;
+      if (t->ch.balance() < 0) t->ch.send(result);
+    }
+  }
+
+  void deliver() {
+    while (!done_.empty()) {
+      auto* r = static_cast<request*>(done_.head);
+      done_.erase(r);
+      r->st = op::state::delivered;
+      --undelivered_;
+      const long res = r->result;
+      // Last touch of r: with preference 1 the send does not switch to the receiver.
+      if (r->ch.balance() < 0) r->ch.send(res);
+    }
+  }
+
+  void pass() {
+    {
+      atomic_section atomic;  // a batch is delivered whole, even under run(budget)
+      fire_timers(0, false);
+      deliver();
+    }
+    if (undelivered_ == 0 && timers_.empty()) return;
+    const bool others = getruncount() > 1;
+    if (others) {
+      if (undelivered_) backend_pass(std::chrono::nanoseconds(0));
+    } else if (timers_.empty()) {
+      backend_pass(std::nullopt);
+    } else {
+      auto wait = timers_.begin()->first - clock::now();
+      backend_pass(std::max(std::chrono::nanoseconds(0),
+                            std::chrono::duration_cast<std::chrono::nanoseconds>(wait)));
+    }
+    {
+      atomic_section atomic;
+      fire_timers(0, false);
+      deliver();
+    }
+    if (others) schedule();
+  }
+
+  void loop() {
+    try {
+      while (undelivered_ || !timers_.empty()) pass();
+    } catch (...) {
+      // The poll tasklet itself was killed (or thread exit is killing everything): finish every
+      // op in flight with the thread blocked, so no buffer is left with the kernel, and wake
+      // every sleeper with ECANCELED.
+      for (op* o = inflight_.head; o; o = o->done_next) {
+        if (!o->cancel_requested) {
+          o->cancel_requested = true;
+          be_->cancel(*o);
+        }
+      }
+      while (!inflight_.empty()) backend_pass(std::nullopt);
+      fire_timers(-ECANCELED, true);
+      deliver();
+      poll_ = tasklet();
+      throw;
+    }
+    poll_ = tasklet();
+  }
+
+  std::unique_ptr<backend> be_;
+  tasklet poll_;
+  op_list inflight_;
+  op_list done_;
+  std::size_t undelivered_ = 0;
+  std::multimap<clock::time_point, timer*> timers_;
+  std::vector<op*> scratch_;
+};
+
+// ---- the thread's poller ----------------------------------------------------------------------
+// A plain pointer (never destroyed by the runtime) plus a reaper whose destructor frees an idle
+// poller at thread exit. A poller with work pending at thread exit is leaked on purpose: tasklets
+// killed later by the scheduler's own teardown may still reference it.
+thread_local poller* tls_poller = nullptr;
+thread_local bool tls_reaped = false;
+
+struct reaper {
+  ~reaper() {
+    tls_reaped = true;
+    if (tls_poller && tls_poller->idle()) {
+      delete tls_poller;  // NOLINT: owned through tls_poller
+      tls_poller = nullptr;
+    }
+  }
+};
+
+std::unique_ptr<backend> thread_backend_for_this_thread() {
+  if (process_choice().uring) {
+    std::error_code ec;
+    if (auto be = make_uring_backend(ec)) return be;
+    std::fprintf(stderr, "stackless: io_uring ring setup failed on this thread (%s); using the "
+                         "thread-pool I/O backend\n", ec.message().c_str());
+  }
+  return make_thread_backend();
+}
+
+poller& the_poller() {
+  if (!tls_poller) {
+    tls_poller = new poller(thread_backend_for_this_thread());  // NOLINT: see reaper
+    if (!tls_reaped) {
+      static thread_local reaper r;
+      (void)r;
+    }
+  }
+  return *tls_poller;
+}
+
+}  // namespace
+
+long submit_and_wait(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t offset) {
+  request r;
+  r.kind = kind;
+  r.fd = fd;
+  r.buf = buf;
+  r.len = len;
+  r.offset = offset;
+  return the_poller().run(r);
+}
+
+}  // namespace detail
+
+std::string_view backend_name() {
+  return detail::process_choice().uring ? "io_uring" : "threadpool";
+}
+
+std::error_code uring_probe() { return detail::cached_probe(); }
+
+std::size_t pending_operations() noexcept {
+  return detail::tls_poller ? detail::tls_poller->pending() : 0;
+}
+
+}  // namespace stackless::io
+
+namespace stackless {
+void sleep_until(std::chrono::steady_clock::time_point deadline) {
+  if (deadline <= std::chrono::steady_clock::now()) {
+    schedule();
+    return;
+  }
+  io::detail::the_poller().sleep_until(deadline);
+}
+}  // namespace stackless
