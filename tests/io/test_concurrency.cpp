@@ -79,6 +79,8 @@ BOOST_AUTO_TEST_CASE(kill_while_io_pending_cancels_and_frees_buffer) {
   schedule();
   BOOST_REQUIRE(reader.blocked());
   BOOST_TEST(io::pending_operations() == 1u);
+  sleep(20ms);  // the read reaches the kernel (or a worker's blocking read()) before the kill
+  BOOST_TEST(io::pending_operations() == 1u);
   const auto t0 = std::chrono::steady_clock::now();
   reader.kill();
   while (reader.alive()) schedule();  // it waits for the cancellation to complete
@@ -106,6 +108,7 @@ BOOST_AUTO_TEST_CASE(throw_into_blocked_writer_cancels_the_write) {
   writer();
   for (int i = 0; i < 100 && !writer.blocked(); ++i) schedule();
   BOOST_REQUIRE(writer.blocked());
+  sleep(20ms);  // the write is really blocked in the kernel or a worker
   writer.throw_exception(std::make_exception_ptr(std::runtime_error("stop")));
   while (writer.alive()) schedule();
   BOOST_TEST(caught);
