@@ -116,6 +116,7 @@ class poller {
   poller& operator=(const poller&) = delete;
 
   std::size_t pending() const noexcept { return undelivered_ + timers_.size(); }
+  const poll_stats& stats() const noexcept { return stats_; }
   bool idle() const noexcept { return pending() == 0 && !poll_; }
 
   long run(request& r) {
@@ -124,6 +125,7 @@ class poller {
       throw block_trap_error("this tasklet does not like to be blocked.");
     r.ch.set_preference(1);
     be_->start(r);
+    ++stats_.operations;
     inflight_.push_back(&r);
     ++undelivered_;
     ensure_poll();
@@ -204,6 +206,7 @@ class poller {
 
   void backend_pass(std::optional<std::chrono::nanoseconds> timeout) {
     scratch_.clear();
+    ++stats_.backend_passes;
     be_->poll(scratch_, timeout);
     for (op* o : scratch_) complete(o);
   }
@@ -290,6 +293,7 @@ class poller {
   std::size_t undelivered_ = 0;
   std::multimap<clock::time_point, timer*> timers_;
   std::vector<op*> scratch_;
+  poll_stats stats_;
 };
 
 // ---- the thread's poller ----------------------------------------------------------------------
@@ -349,6 +353,10 @@ std::string_view backend_name() {
 }
 
 std::error_code uring_probe() { return detail::cached_probe(); }
+
+poll_stats get_poll_stats() noexcept {
+  return detail::tls_poller ? detail::tls_poller->stats() : poll_stats{};
+}
 
 std::size_t pending_operations() noexcept {
   return detail::tls_poller ? detail::tls_poller->pending() : 0;

@@ -59,6 +59,24 @@ BOOST_AUTO_TEST_CASE(concurrent_operations_on_one_file) {
   BOOST_TEST(seen == expected);
 }
 
+// Submissions are batched: 64 tasklets that each issue a pread in the same scheduler pass cost a
+// handful of backend passes (kernel entries), not 64.
+BOOST_AUTO_TEST_CASE(submissions_are_batched_per_scheduler_pass) {
+  iot::put(iot::path("batch.bin"), iot::numbers(10000));
+  io::file f = io::open(iot::path("batch.bin"), "rb");
+  const io::poll_stats before = io::get_poll_stats();
+  for (int i = 0; i < 64; ++i)
+    tasklet([&f, i] {
+      char buf[64];
+      f.pread(std::span(buf), static_cast<std::uint64_t>(i) * 64);
+    })();
+  run();
+  const io::poll_stats after = io::get_poll_stats();
+  BOOST_TEST(after.operations - before.operations == 64u);
+  BOOST_TEST(after.backend_passes - before.backend_passes <= 8u,
+             "passes: " << after.backend_passes - before.backend_passes);
+}
+
 // Killing a tasklet blocked reading an empty FIFO cancels the read (io_uring: ASYNC_CANCEL; the
 // thread pool: the worker is interrupted with SIGURG) and the tasklet waits for the backend to
 // release its buffer before unwinding. Data written afterwards is not lost to the dead read.

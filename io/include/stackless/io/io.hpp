@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <system_error>
 
@@ -27,5 +28,15 @@ std::error_code uring_probe();
 // pending_operations() is the number of reads, writes, fsyncs and sleeps of the calling thread
 // that have been issued and whose tasklet has not yet been handed the result.
 std::size_t pending_operations() noexcept;
+
+// poll_stats: counters of the calling thread's poller since it was created (for tests and
+// benchmarks). Submissions are batched, so backend_passes grows far slower than operations when
+// many tasklets do I/O at once: each pass is at most one kernel entry (io_uring_enter) or one
+// hand-over to the thread pool.
+struct poll_stats {
+  std::uint64_t operations = 0;      // reads, writes and fsyncs issued
+  std::uint64_t backend_passes = 0;  // submit-and-reap passes of the poll tasklet
+};
+poll_stats get_poll_stats() noexcept;
 
 }  // namespace stackless::io
