@@ -275,6 +275,9 @@ BOOST_FIXTURE_TEST_CASE(test_thread_exit_kills_all_kinds, clean_scheduler) {
   std::atomic<int> body_ran{0};
   std::atomic<int> unwound{0};
   struct counter {
+    // A constructor, not an aggregate: make_shared's parenthesised aggregate init (P0960) is
+    // not in clang 14.
+    explicit counter(std::atomic<int>* p) : c(p) {}
     std::atomic<int>* c;
     ~counter() { ++*c; }
   };
