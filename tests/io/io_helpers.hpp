@@ -21,6 +21,9 @@ struct io_clean : clean_scheduler {
   ~io_clean() { BOOST_CHECK_EQUAL(stackless::io::pending_operations(), 0u); }
 };
 
+// deny_io_uring(): installs a seccomp filter making io_uring_setup fail with EPERM.
+void deny_io_uring();
+
 inline std::filesystem::path path(const std::string& name) { return g_dir / name; }
 
 inline void put(const std::filesystem::path& p, const std::string& data) {
