@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config make
   libboost-context-dev libboost-test-dev libboost-fiber-dev
-  liburing-dev)
+  liburing-dev
+  valgrind)  # valgrind: valgrind/valgrind.h lets the runtime register tasklet stacks (memcheck lane)
 # Optional extras requested by the caller (e.g. fio for I/O benchmarks): deps.sh fio
 packages+=("$@")
 

@@ -10,7 +10,8 @@ presets=("$@")
 jobs=$(nproc)
 for p in "${presets[@]}"; do
   echo "=== preset $p ==="
-  cmake --preset "$p" >/dev/null
+  # STACKLESS_WERROR=ON (set by .ci/run) makes warnings errors.
+  cmake --preset "$p" ${STACKLESS_WERROR:+-DSTACKLESS_WERROR=$STACKLESS_WERROR} >/dev/null
   cmake --build --preset "$p" -j "$jobs"
   ctest --preset "$p" -j "$jobs"
 done

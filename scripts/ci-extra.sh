@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Extra CI lanes (issue 8), run by .ci/run after scripts/test.sh (which builds and tests the
+# default and asan presets):
+#   clang     - the default configuration built with clang/clang++ (build/ci-clang), all tests
+#   valgrind  - the test binaries of build/default under valgrind memcheck (stacks are
+#               registered with valgrind when valgrind/valgrind.h is present at build time)
+#   tsan      - the tsan preset (build/tsan), all tests: the thread-pool I/O backend crosses
+#               threads
+#   fuzz      - the libFuzzer target for FUZZ_SECONDS (default 60) (scripts/fuzz.sh)
+#   gdb       - the gdb script tests (live and core file) of build/default
+# Each lane prints one summary line; the script runs every lane and fails if any failed.
+# Usage: scripts/ci-extra.sh [lane...]   (default: all, in the order above)
+# Warnings are errors (STACKLESS_WERROR, default ON here).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh clang libclang-rt-14-dev gdb valgrind || exit 1
+
+lanes=("$@")
+[ ${#lanes[@]} -eq 0 ] && lanes=(clang valgrind tsan fuzz gdb)
+jobs=$(nproc)
+werror=${STACKLESS_WERROR:-ON}
+logdir=build/ci-extra-logs
+mkdir -p "$logdir"
+summary=()
+failed=0
+
+# ctest_counts LOG: "N/M tests passed" from a ctest log.
+ctest_counts() {
+  grep -Eo '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$1" | tail -1
+}
+
+lane_clang() {
+  CC=clang CXX=clang++ cmake -S . -B build/ci-clang -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSTACKLESS_WERROR="$werror" >/dev/null &&
+    cmake --build build/ci-clang -j "$jobs" &&
+    ctest --test-dir build/ci-clang -j "$jobs" --output-on-failure
+  local rc=$?
+  detail="clang $(clang++ -dumpversion): $(ctest_counts "$log")"
+  return $rc
+}
+
+lane_valgrind() {
+  # The default preset's binaries (built by scripts/test.sh; built here if missing).
+  cmake --preset default -DSTACKLESS_WERROR="$werror" >/dev/null &&
+    cmake --build --preset default -j "$jobs" || return 1
+  grep -q 'HAVE_VALGRIND\|valgrind/valgrind.h' build/default/runtime/CMakeFiles/stackless_runtime.dir/src/stack_pool.cpp.o.d 2>/dev/null ||
+    echo "valgrind: note: stack_pool.cpp was built without valgrind/valgrind.h"
+  local rc=0 n=0 bad=() exe
+  # Each suite, and the soak with a smaller load (valgrind is ~50x slower). Death tests and
+  # tests that run other programs (consumer_install, gdb, samples) are not memchecked.
+  local -a runs=("tests/test_runtime" "tests/test_channel" "tests/soak/soak 100000 2000 42")
+  [ -x build/default/tests/test_io ] && runs+=("tests/test_io")
+  for r in "${runs[@]}"; do
+    exe=${r%% *}
+    n=$((n + 1))
+    echo "--- valgrind $r"
+    # shellcheck disable=SC2086  # r holds the command and its arguments
+    if ! (cd build/default && STACKLESS_IO_BACKEND=threadpool valgrind --error-exitcode=99 -q \
+        --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+        --max-stackframe=4194304 ./$r --log_level=nothing \
+        --report_level=short 2>&1 | tail -n 40; exit "${PIPESTATUS[0]}"); then
+      bad+=("$exe")
+      rc=1
+    fi
+  done
+  detail="valgrind $(valgrind --version | sed 's/valgrind-//'): $((n - ${#bad[@]}))/$n binaries clean${bad:+; failed: ${bad[*]}}"
+  return $rc
+}
+
+lane_tsan() {
+  cmake --preset tsan -DSTACKLESS_WERROR="$werror" >/dev/null &&
+    cmake --build --preset tsan -j "$jobs" &&
+    ctest --preset tsan -j "$jobs"
+  local rc=$?
+  detail="tsan preset: $(ctest_counts "$log")"
+  return $rc
+}
+
+lane_fuzz() {
+  STACKLESS_WERROR="$werror" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+  local rc=$?
+  detail=$(grep -E '^fuzz: ' "$log" | tail -1)
+  return $rc
+}
+
+lane_gdb() {
+  [ -f build/default/build.ninja ] || cmake --preset default -DSTACKLESS_WERROR="$werror" >/dev/null
+  cmake --build --preset default -j "$jobs" --target gdb_target &&
+    ctest --test-dir build/default -R '^gdb_script_' --output-on-failure
+  local rc=$?
+  detail="gdb $(gdb --version | head -1 | grep -Eo '[0-9]+\.[0-9]+' | head -1): $(ctest_counts "$log")"
+  if grep -q 'gdb_script_core .*Not Run\|Skipped' "$log"; then detail+=" (core test skipped)"; fi
+  return $rc
+}
+
+total0=$(date +%s)
+for lane in "${lanes[@]}"; do
+  log=$logdir/$lane.log
+  detail=""
+  echo "=== ci-extra: lane $lane (log: $log) ==="
+  t0=$(date +%s)
+  if "lane_$lane" >"$log" 2>&1; then status=PASS; else status=FAIL; failed=1; tail -n 60 "$log"; fi
+  line=$(printf 'ci-extra: %-8s %s %4ds  %s' "$lane" "$status" $(($(date +%s) - t0)) "$detail")
+  echo "$line"
+  summary+=("$line")
+done
+echo "=== ci-extra summary ($(($(date +%s) - total0)) s) ==="
+printf '%s\n' "${summary[@]}"
+exit $failed
