@@ -5,6 +5,7 @@
 // Switching protocol: a switch is always jump_fcontext(to->fctx, from). Whoever resumes gets
 // `from` in transfer_t::data and either stores the context it left (from->fctx) or, if `from`
 // finished, returns its stack to the pool (it can't do that itself: it was standing on it).
+#include <cxxabi.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -251,6 +252,26 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
   }
 }
 
+// Per-tasklet C++ exception-handling state. The Itanium ABI keeps, per thread, the stack of
+// exceptions being handled in catch blocks and the uncaught count (__cxa_eh_globals, opaque in
+// cxxabi.h; same two leading fields in libstdc++ and libc++abi). A tasklet may switch inside a
+// catch block (Stackless's `except: ch.send_throw(*sys.exc_info())`), so each tasklet keeps its
+// own: otherwise another tasklet sees its exception in std::current_exception() and ends the
+// wrong handler (a use-after-free of the exception object).
+struct eh_globals_layout {
+  void* caught;
+  unsigned int uncaught;
+#ifdef __ARM_EABI_UNWINDER__
+  void* propagating;
+#endif
+};
+eh_globals_layout eh_save() noexcept {
+  return *reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
+}
+void eh_restore(const eh_globals_layout& e) noexcept {
+  *reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals()) = e;
+}
+
 // jump(s, from, to): the one place that switches stacks. `to` must already be current.
 void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
   ++s.switch_count;
@@ -278,7 +299,9 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
 #ifdef STACKLESS_TSAN
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
+  const eh_globals_layout eh = eh_save();  // kept on this tasklet's stack while it is away
   ctx::transfer_t tr = ctx::jump_fcontext(to->fctx, from);
+  eh_restore(eh);
   on_resume(s, tr);
 }
 
@@ -389,6 +412,7 @@ tasklet_impl* watchdog_or_main(scheduler& s) noexcept {
 
 void tasklet_entry(ctx::transfer_t tr) noexcept {
   scheduler& s = *tls_sched;
+  eh_restore({});  // a new tasklet handles no exception yet (the thread's state is its caller's)
   on_resume(s, tr);
   tasklet_impl* self = s.current;
   self->started = true;

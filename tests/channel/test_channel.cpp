@@ -7,6 +7,7 @@
 #include "helpers.hpp"
 
 #include <cstdlib>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -641,6 +642,83 @@ BOOST_AUTO_TEST_CASE(kill_interrupted_tasklet) {
   BOOST_TEST(c.balance() == balance);
   (x == s ? r : s).kill();
   BOOST_TEST(c.balance() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ExceptionHandlersAcrossSwitches, clean_scheduler)
+
+// Stackless's idiom `except: ch.send_throw(*sys.exc_info())` blocks inside an exception handler.
+// Each tasklet must keep its own "currently handled exceptions" (Python keeps exc_info per
+// frame): here A blocks in its handler, B enters its own handler, and A leaves its handler while
+// B is still in B's. std::current_exception() in each must stay its own exception.
+BOOST_AUTO_TEST_CASE(handlers_interleaved_across_channel_switches) {
+  channel<int> ch;
+  std::string a_seen, b_seen, a_after;
+  auto what_now = [] {
+    try {
+      std::rethrow_exception(std::current_exception());
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    } catch (...) {
+      return std::string("?");
+    }
+  };
+  tasklet([&] {
+    try {
+      throw std::runtime_error("A");
+    } catch (...) {
+      ch.send(1);  // blocks inside the handler
+      a_seen = what_now();
+    }
+    a_after = std::current_exception() ? "dangling" : "none";
+  })();
+  tasklet([&] {
+    try {
+      throw std::runtime_error("B");
+    } catch (...) {
+      ch.receive();  // A becomes runnable; we continue (preference -1)
+      schedule();    // A runs and leaves its handler while we are still in ours
+      b_seen = what_now();
+    }
+  })();
+  run();
+  BOOST_TEST(a_seen == "A");
+  BOOST_TEST(b_seen == "B");
+  BOOST_TEST(a_after == "none");
+  BOOST_TEST(!std::current_exception());
+  BOOST_TEST(std::uncaught_exceptions() == 0);
+}
+
+// send_throw(std::current_exception()) from a handler while the receiver is itself inside a
+// handler: both see the right exception.
+BOOST_AUTO_TEST_CASE(send_throw_between_handlers) {
+  channel<int> ch;
+  std::string got, own;
+  tasklet([&] {
+    try {
+      throw index_error();
+    } catch (...) {
+      ch.send_throw(std::current_exception());
+    }
+  })();
+  try {
+    throw not_implemented_error();
+  } catch (...) {
+    try {
+      ch.receive();  // main blocks inside its handler; the sender runs inside its own
+    } catch (const index_error& e) {
+      got = e.what();
+    }
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      own = e.what();
+    }
+  }
+  run();
+  BOOST_TEST(got == "IndexError");
+  BOOST_TEST(own == "NotImplementedError");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
