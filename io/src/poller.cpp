@@ -109,6 +109,9 @@ struct op_list {
   }
 };
 
+class poller;
+thread_local poller* tls_poller = nullptr;  // this thread's poller (see reaper below)
+
 class poller {
  public:
   explicit poller(std::unique_ptr<backend> be) : be_(std::move(be)) {}
@@ -118,6 +121,9 @@ class poller {
   std::size_t pending() const noexcept { return undelivered_ + timers_.size(); }
   const poll_stats& stats() const noexcept { return stats_; }
   bool idle() const noexcept { return pending() == 0 && !poll_; }
+  // orphan(): the thread is exiting while work is pending; the poll tasklet frees the poller
+  // when the scheduler's teardown has finished that work.
+  void orphan() noexcept { orphaned_ = true; }
 
   long run(request& r) {
     // Refuse before starting anything: an op we could not wait for would outlive its buffer.
@@ -281,9 +287,18 @@ class poller {
       fire_timers(-ECANCELED, true);
       deliver();
       poll_ = tasklet();
+      retire_if_orphaned();
       throw;
     }
     poll_ = tasklet();
+    retire_if_orphaned();
+  }
+
+  // retire_if_orphaned(): called by the poll tasklet as its last act; touches nothing after.
+  void retire_if_orphaned() noexcept {
+    if (!orphaned_ || pending() != 0) return;
+    if (tls_poller == this) tls_poller = nullptr;
+    delete this;  // NOLINT: the thread's reaper handed ownership over (orphan())
   }
 
   std::unique_ptr<backend> be_;
@@ -294,21 +309,25 @@ class poller {
   std::multimap<clock::time_point, timer*> timers_;
   std::vector<op*> scratch_;
   poll_stats stats_;
+  bool orphaned_ = false;
 };
 
 // ---- the thread's poller ----------------------------------------------------------------------
-// A plain pointer (never destroyed by the runtime) plus a reaper whose destructor frees an idle
-// poller at thread exit. A poller with work pending at thread exit is leaked on purpose: tasklets
-// killed later by the scheduler's own teardown may still reference it.
-thread_local poller* tls_poller = nullptr;
+// tls_poller is a plain pointer (never destroyed by the runtime) plus a reaper whose destructor
+// frees an idle poller at thread exit. A poller with work pending then is orphaned instead:
+// tasklets killed later by the scheduler's own teardown still use it, and its poll tasklet frees
+// it when that work is done.
 thread_local bool tls_reaped = false;
 
 struct reaper {
   ~reaper() {
     tls_reaped = true;
-    if (tls_poller && tls_poller->idle()) {
+    if (!tls_poller) return;
+    if (tls_poller->idle()) {
       delete tls_poller;  // NOLINT: owned through tls_poller
       tls_poller = nullptr;
+    } else {
+      tls_poller->orphan();
     }
   }
 };

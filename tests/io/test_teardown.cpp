@@ -1,0 +1,94 @@
+// Killing the poll tasklet itself, and thread exit with I/O and timers still pending: every op
+// in flight is finished with the thread blocked (no buffer left with the kernel), sleepers wake.
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "io_helpers.hpp"
+
+using namespace stackless;
+using namespace std::chrono_literals;
+
+namespace {
+tasklet find_poll_tasklet() {
+  for (tasklet t = getcurrent().next(); t && !t.is_current(); t = t.next())
+    if (t.name() == "stackless.io.poll") return t;
+  return {};
+}
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(Teardown, iot::io_clean)
+
+// Killing the poll tasklet cancels the I/O in flight and wakes sleepers with ECANCELED; the
+// next operation starts a new poll tasklet.
+BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_drains_everything) {
+  const auto p = iot::path("fifo-poll");
+  BOOST_REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+  io::file fifo = io::open(p, "r+", 0);
+  int sleeper_code = 0;
+  bool reader_failed = false;
+  tasklet([&] {
+    try {
+      sleep(10s);
+    } catch (const std::system_error& e) {
+      sleeper_code = e.code().value();
+    }
+  })();
+  tasklet([&] {
+    try {
+      fifo.read(10);
+    } catch (const std::filesystem::filesystem_error& e) {
+      reader_failed = e.code().value() == ECANCELED || e.code().value() == EINTR;
+    }
+  })();
+  schedule();
+  sleep(20ms);  // the read reaches the kernel or a worker
+  tasklet poll = find_poll_tasklet();
+  BOOST_REQUIRE(poll);
+  const auto t0 = std::chrono::steady_clock::now();
+  poll.kill();
+  run();
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+  BOOST_TEST(sleeper_code == ECANCELED);
+  BOOST_TEST(reader_failed);
+  BOOST_TEST(io::pending_operations() == 0u);
+  sleep(1ms);  // a fresh poll tasklet
+  fifo.write("x\n");
+  BOOST_TEST(fifo.readline() == "x\n");
+}
+
+// A thread that ends with tasklets blocked in I/O and sleep: the scheduler's teardown kills them
+// and nothing hangs or touches freed memory.
+BOOST_AUTO_TEST_CASE(thread_exit_with_io_pending) {
+  const auto p = iot::path("fifo-exit");
+  BOOST_REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+  bool unwound_reader = false, unwound_sleeper = false;
+  std::thread th([&] {
+    auto fifo = std::make_shared<io::file>(io::open(p, "r+", 0));
+    tasklet([&, fifo] {
+      struct guard {
+        bool* f;
+        ~guard() { *f = true; }
+      } g{&unwound_reader};
+      try {
+        fifo->read(10);
+      } catch (const std::filesystem::filesystem_error&) {
+        // ECANCELED when the teardown kills the poll tasklet before this one
+      }
+    })();
+    tasklet([&] {
+      struct guard {
+        bool* f;
+        ~guard() { *f = true; }
+      } g{&unwound_sleeper};
+      sleep(10s);
+    })();
+    schedule();
+    sleep(20ms);
+  });
+  th.join();
+  BOOST_TEST(unwound_reader);
+  BOOST_TEST(unwound_sleeper);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
