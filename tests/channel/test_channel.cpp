@@ -690,6 +690,43 @@ BOOST_AUTO_TEST_CASE(handlers_interleaved_across_channel_switches) {
   BOOST_TEST(std::uncaught_exceptions() == 0);
 }
 
+// A tasklet killed while blocked inside a handler ends that handler (the exception object is
+// freed) without touching the handlers of main, which is inside one too.
+BOOST_AUTO_TEST_CASE(killed_inside_handler) {
+  struct counted_error {
+    int* live;
+    explicit counted_error(int* l) : live(l) { ++*live; }
+    counted_error(const counted_error& o) : live(o.live) { ++*live; }
+    ~counted_error() { --*live; }
+  };
+  int live = 0;
+  channel<int> ch;
+  tasklet t = tasklet([&] {
+    try {
+      throw counted_error(&live);
+    } catch (const counted_error&) {
+      ch.receive();  // blocks inside the handler
+    }
+  })();
+  run();
+  BOOST_TEST(live == 1);
+  try {
+    throw index_error();
+  } catch (const index_error&) {
+    t.kill();
+    BOOST_TEST(live == 0);
+    bool still_mine = false;
+    try {
+      throw;
+    } catch (const index_error&) {
+      still_mine = true;
+    }
+    BOOST_TEST(still_mine);
+  }
+  BOOST_TEST(!std::current_exception());
+  BOOST_TEST(ch.balance() == 0);
+}
+
 // send_throw(std::current_exception()) from a handler while the receiver is itself inside a
 // handler: both see the right exception.
 BOOST_AUTO_TEST_CASE(send_throw_between_handlers) {
