@@ -35,6 +35,7 @@
 #include "stackless/io/io.hpp"
 #include "stackless/io/sleep.hpp"
 #include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
 
 namespace stackless::io {
@@ -127,8 +128,7 @@ class poller {
 
   long run(request& r) {
     // Refuse before starting anything: an op we could not wait for would outlive its buffer.
-    if (getcurrent().block_trap())
-      throw block_trap_error("this tasklet does not like to be blocked.");
+    refuse_if_trapped();
     r.ch.set_preference(1);
     be_->start(r);
     ++stats_.operations;
@@ -162,8 +162,7 @@ class poller {
   }
 
   void sleep_until(clock::time_point deadline) {
-    if (getcurrent().block_trap())
-      throw block_trap_error("this tasklet does not like to be blocked.");
+    refuse_if_trapped();
     timer t;
     t.deadline = deadline;
     t.ch.set_preference(1);
@@ -184,6 +183,14 @@ class poller {
   }
 
  private:
+  // refuse_if_trapped(): the block and switch traps refuse before anything is started (the
+  // receive would refuse later, with an op already in the kernel).
+  static void refuse_if_trapped() {
+    if (getcurrent().block_trap())
+      throw block_trap_error("this tasklet does not like to be blocked.");
+    stackless::detail::throw_if_switch_trapped();
+  }
+
   // take(r): true when r's result is the issuer's (delivered, or completed and taken off done_).
   bool take(request& r) noexcept {
     if (r.st == op::state::completed) {

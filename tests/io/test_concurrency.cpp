@@ -162,6 +162,29 @@ BOOST_AUTO_TEST_CASE(kill_with_many_reads_in_flight) {
   BOOST_TEST(io::pending_operations() == 0u);
 }
 
+// The block and switch traps refuse I/O and sleep before anything is started.
+BOOST_AUTO_TEST_CASE(traps_refuse_io_before_it_starts) {
+  iot::put(iot::path("trap.txt"), "trap");
+  io::file f = io::open(iot::path("trap.txt"));
+  switch_trap(1);
+  BOOST_CHECK_THROW(f.read(), switch_trap_error);
+  BOOST_CHECK_THROW(sleep(1ms), switch_trap_error);
+  switch_trap(-1);
+  BOOST_TEST(io::pending_operations() == 0u);
+  bool refused = false;
+  tasklet([&] {
+    getcurrent().set_block_trap(true);
+    try {
+      f.read();
+    } catch (const block_trap_error&) {
+      refused = true;
+    }
+  })();
+  run();
+  BOOST_TEST(refused);
+  BOOST_TEST(f.read() == "trap");
+}
+
 // Deadlock rules with I/O pending: main blocked on a channel nobody sends on is not declared
 // deadlocked while another tasklet's read is in flight; once that tasklet ends, it is.
 BOOST_AUTO_TEST_CASE(deadlock_detection_with_io_pending) {
