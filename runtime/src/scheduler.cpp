@@ -810,6 +810,9 @@ void tasklet::kill(bool pending) {
 void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   tasklet_impl* t = checked();
   detail::check_thread(t);
+  // Stackless's throw(None) is a TypeError. Here a null exception_ptr would be undefined
+  // behaviour for rethrow_exception, and as a bomb it would just run the target.
+  if (!e) throw std::invalid_argument("tasklet::throw_exception: null exception_ptr");
   scheduler& s = *t->sched;
   tasklet_impl* self = s.current;
   if (t == self) std::rethrow_exception(e);
