@@ -514,3 +514,56 @@ BOOST_FIXTURE_TEST_CASE(test_handler_not_called_for_kill, clean_scheduler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(TestMiscErrors)
+
+// tasklets.rst throw(): throw(None) is a TypeError in Stackless; a null exception_ptr is refused
+// with std::invalid_argument and changes nothing.
+BOOST_FIXTURE_TEST_CASE(test_throw_null, clean_scheduler) {
+  bool ran = false;
+  tasklet t = tasklet([&] { ran = true; })();
+  BOOST_CHECK_THROW(t.throw_exception(nullptr), std::invalid_argument);
+  BOOST_CHECK_THROW(t.throw_exception(nullptr, true), std::invalid_argument);
+  BOOST_CHECK_THROW(getcurrent().throw_exception(nullptr), std::invalid_argument);
+  BOOST_TEST(!ran);
+  BOOST_TEST(t.scheduled());
+  run();
+  BOOST_TEST(ran);
+}
+
+// tasklet.hpp: a default-constructed handle names no tasklet; using it is a tasklet_error.
+BOOST_FIXTURE_TEST_CASE(test_null_handle, clean_scheduler) {
+  tasklet t;
+  BOOST_TEST(!t);
+  BOOST_TEST(!t.alive());
+  BOOST_TEST(!t.scheduled());
+  BOOST_CHECK_EXCEPTION(t.run(), tasklet_error, msg_is("operation on a null tasklet handle"));
+  BOOST_CHECK_EXCEPTION(t.insert(), tasklet_error, msg_is("operation on a null tasklet handle"));
+  BOOST_CHECK_EXCEPTION(t.kill(), tasklet_error, msg_is("operation on a null tasklet handle"));
+}
+
+// Names: the default name is "tasklet <id>", set_name overrides it; main is "main".
+BOOST_FIXTURE_TEST_CASE(test_names, clean_scheduler) {
+  tasklet t([] {});
+  BOOST_TEST(t.name() == "tasklet " + std::to_string(t.id()));
+  t.set_name("worker");
+  BOOST_TEST(t.name() == "worker");
+  BOOST_TEST(getmain().name() == "main");
+  BOOST_TEST(getmain().id() == 0u);
+}
+
+// docs §1.10: main paused by schedule_remove() (not in run()) is revived when the queue empties.
+BOOST_FIXTURE_TEST_CASE(test_main_schedule_remove_revived, clean_scheduler) {
+  rt::log log;
+  tasklet([&] {
+    log("t");
+    schedule();
+    log("t2");
+  })();
+  schedule_remove();
+  log("main");
+  BOOST_TEST(log.str() == "t t2 main");
+  BOOST_TEST(getruncount() == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
