@@ -356,3 +356,44 @@ BOOST_FIXTURE_TEST_CASE(test_switch_trap_release_fires, clean_scheduler) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(TestWatchdogLifetime)
+
+// docs §1.3 run(timeout): "caller must insert() or kill() it": a victim whose returned handle is
+// simply dropped is paused and unnamed, so it is killed (its destructors run).
+BOOST_FIXTURE_TEST_CASE(test_dropped_victim_is_killed, clean_scheduler) {
+  bool unwound = false;
+  tasklet([&] {
+    rt::sentinel s(&unwound);
+    for (;;) tick();
+  })();
+  {
+    tasklet r = run(run_budget{.switches = 1});
+    BOOST_TEST(r.paused());
+    BOOST_TEST(!unwound);
+  }
+  BOOST_TEST(unwound);
+}
+
+// An exception that ends a budgeted run() also ends its budget: later check points don't fire.
+BOOST_FIXTURE_TEST_CASE(test_budget_ends_with_exception, clean_scheduler) {
+  tasklet([] { throw rt::test_error("early"); })();
+  BOOST_CHECK_EXCEPTION(run(run_budget{.switches = 100}), rt::test_error, msg_is("early"));
+  int n = 0;
+  tasklet t = tasklet([&] {
+    for (int i = 0; i < 200; ++i) {
+      ++n;
+      tick();
+      schedule();
+    }
+  })();
+  run();
+  BOOST_TEST(n == 200);
+  BOOST_TEST(!t.alive());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Not ported (no C++ analogue, see docs §4): tempval and schedule(retval) values, bomb objects,
+// ignore_nesting/nesting_level, enable_softswitch, pickling, bind_thread, getthreads/
+// get_thread_info, frame/recursion_depth, SystemExit handling, run(threadblock=True).
