@@ -727,6 +727,37 @@ BOOST_AUTO_TEST_CASE(killed_inside_handler) {
   BOOST_TEST(ch.balance() == 0);
 }
 
+// A destructor that blocks on a channel while a kill unwinds the tasklet: the unwinding resumes
+// later; meanwhile std::uncaught_exceptions() is 1 only inside that tasklet, 0 in main.
+BOOST_AUTO_TEST_CASE(channel_op_during_unwinding) {
+  channel<int> wait, bye;
+  std::vector<int> in_dtor;
+  struct farewell {
+    channel<int>& ch;
+    std::vector<int>& seen;
+    ~farewell() {
+      seen.push_back(std::uncaught_exceptions());
+      ch.send(1);  // blocks: main is not receiving yet
+      seen.push_back(std::uncaught_exceptions());
+    }
+  };
+  tasklet t = tasklet([&] {
+    farewell f{bye, in_dtor};
+    wait.receive();
+  })();
+  run();
+  t.kill();  // t unwinds until the destructor blocks, then main resumes
+  BOOST_TEST(t.alive());
+  BOOST_TEST(t.blocked());
+  BOOST_TEST(std::uncaught_exceptions() == 0);
+  BOOST_TEST(wait.balance() == 0);
+  BOOST_TEST(bye.balance() == 1);
+  BOOST_TEST(bye.receive() == 1);
+  run();  // t finishes unwinding and dies of the kill
+  BOOST_TEST(!t.alive());
+  BOOST_TEST(in_dtor == (std::vector<int>{1, 1}));
+}
+
 // send_throw(std::current_exception()) from a handler while the receiver is itself inside a
 // handler: both see the right exception.
 BOOST_AUTO_TEST_CASE(send_throw_between_handlers) {

@@ -254,6 +254,29 @@ BOOST_AUTO_TEST_CASE(value_to_thrown_receiver_destroyed) {
   BOOST_TEST(counted::live == 0);
 }
 
+// A receiver that got a value but was removed from the run queue (paused) before it resumed,
+// and whose last handle is then dropped, is killed (tasklet.hpp); the value is destroyed.
+BOOST_AUTO_TEST_CASE(value_to_dropped_paused_receiver_destroyed) {
+  counted_reset guard;
+  channel<counted> c;
+  c.set_preference(1);
+  bool resumed = false;
+  {
+    tasklet r = tasklet([&] {
+      counted v = c.receive();
+      resumed = true;
+    })();
+    run();
+    c.send(counted(4));
+    r.remove();
+    BOOST_TEST(r.paused());
+    BOOST_TEST(counted::live == 1);
+  }  // last handle gone
+  BOOST_TEST(!resumed);
+  BOOST_TEST(counted::live == 0);
+  BOOST_TEST(alive_tasklets() == 0u);
+}
+
 // A blocked sender that is killed destroys the value it was offering.
 BOOST_AUTO_TEST_CASE(value_of_killed_sender_destroyed) {
   counted_reset guard;
