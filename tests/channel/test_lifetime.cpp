@@ -359,6 +359,28 @@ BOOST_AUTO_TEST_CASE(blocked_sender_keeps_channel_alive) {
   BOOST_TEST(counted::live == 0);
 }
 
+// test_defects.py Channel.testTemporaryChannel: a tasklet blocks on a temporary channel (only its
+// own frame can name it); run() returns, and the tasklet can still be killed cleanly.
+BOOST_AUTO_TEST_CASE(testTemporaryChannel) {
+  tasklet t = tasklet([] { channel<int>().receive(); })();
+  run();
+  BOOST_TEST(t.blocked());
+  BOOST_TEST(getruncount() == 1);
+  t.kill();
+  BOOST_TEST(!t.alive());
+}
+
+// test_defects.py Channel.testTemporaryChannel2: the same with a second, ordinary tasklet.
+BOOST_AUTO_TEST_CASE(testTemporaryChannel2) {
+  bool f2_ran = false;
+  tasklet t = tasklet([] { channel<int>().receive(); })();
+  tasklet([&] { f2_ran = true; })();
+  run();
+  BOOST_TEST(f2_ran);
+  BOOST_TEST(t.blocked());
+  t.kill();
+}
+
 // A channel_base handle (as a callback sees it) may outlive the typed handle it came from.
 BOOST_AUTO_TEST_CASE(callback_handle_outlives_channel) {
   std::vector<channel_base> seen;  // (std::optional here trips GCC 12's -Wmaybe-uninitialized)
