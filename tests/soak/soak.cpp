@@ -4,12 +4,16 @@
 //     holder was being killed (unwinding), never dropped silently and never duplicated:
 //       sent = received + lost_to_kill;
 //   - memory is flat after warm-up: no new stacks are mapped and RSS grows by a bounded amount;
+//   - file I/O between messages (pwrite/pread through stackless::io, which blocks only the
+//     calling tasklet) always reads back what it wrote, kills landing on I/O waits included;
 //   - everything is clean at the end: no tasklet alive, no stack in use, no token alive (and
 //     LeakSanitizer, under the asan preset, sees no leak at exit).
 //
 // Usage: soak [messages=1000000] [tasklets=10000] [seed=42]
-// Deterministic: the kill schedule comes from a seeded PRNG and scheduling is deterministic.
+// The kill schedule comes from a seeded PRNG and scheduling is deterministic; only the timing of
+// file I/O completions is not, so the counts vary slightly from run to run (the checks do not).
 #include <stackless/channel.hpp>
+#include <stackless/io/file.hpp>
 #include <stackless/runtime/errors.hpp>
 #include <stackless/runtime/tasklet.hpp>
 
@@ -20,10 +24,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,13 +113,21 @@ std::uint64_t kills = 0, pending_kills = 0;
 std::size_t channel_of(std::size_t slot) { return (slot / 2) % chans.size(); }
 
 // ---- HOOK(io): file I/O between messages ----------------------------------------------------
-// The soak is meant to mix file I/O with channel traffic (issue 8). When stackless::io's file
-// API is available, io_between_messages() should write the message number to a per-channel file
-// and read it back through io::open (a blocking tasklet operation, so kills can also land while
-// a tasklet waits on I/O). Until then it only counts the calls, so the shape of the test (where
-// I/O happens, how often) is already fixed.
-std::uint64_t io_calls = 0;
-void io_between_messages(std::size_t /*slot*/, std::uint64_t /*msg*/) { ++io_calls; }
+// Every io_every-th message, its producer writes the message number to a shared file with
+// pwrite() and reads it back with pread(): both block only the calling tasklet, so the killer
+// also lands on tasklets waiting for I/O. Each call uses its own offset (message / io_every),
+// so concurrent calls never overlap and every read must see exactly what its call wrote.
+std::optional<stackless::io::file> io_file;
+std::uint64_t io_calls = 0, io_mismatches = 0;
+void io_between_messages(std::size_t /*slot*/, std::uint64_t msg) {
+  ++io_calls;
+  const std::uint64_t off = msg / cfg.io_every * sizeof msg;
+  char out[sizeof msg], in[sizeof msg] = {};
+  std::memcpy(out, &msg, sizeof msg);
+  io_file->pwrite(std::string_view(out, sizeof out), off);
+  const std::size_t n = io_file->pread(std::span<char>(in, sizeof in), off);
+  if (n != sizeof in || std::memcmp(in, out, sizeof in) != 0) ++io_mismatches;
+}
 
 // ---- workers --------------------------------------------------------------------------------
 void producer(std::size_t slot) {
@@ -197,8 +213,11 @@ int main(int argc, char** argv) {
   cfg.kill_every = std::max<std::uint64_t>(1, 100);
   ledger.fates.assign(cfg.messages, in_flight);
 
+  const std::filesystem::path io_path = std::filesystem::temp_directory_path() /
+                                        ("stackless-soak-" + std::to_string(::getpid()));
   const auto t0 = std::chrono::steady_clock::now();
   {
+    io_file = stackless::io::open(io_path, "w+b", 0);
     chans.resize(cfg.channels);
     // Every hand-off rule of Stackless in use: with preference 1 and schedule_all a receiver is
     // made runnable holding its message, so a kill can land on a message in transit.
@@ -222,6 +241,9 @@ int main(int argc, char** argv) {
     for (auto& t : slots) t.kill();
     slots.clear();
     chans.clear();
+    io_file->close();
+    io_file.reset();
+    std::filesystem::remove(io_path);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -240,6 +262,7 @@ int main(int argc, char** argv) {
   check(ledger.twice == 0, "messages with two fates (duplicated)");
   check(ledger.lost_silently == 0, "messages dropped without a kill");
   check(ledger.live_tokens == 0, "tokens still alive");
+  check(io_mismatches == 0, "file I/O read back something else than it wrote");
   check(stackless::alive_tasklets() == 0, "tasklets alive at the end");
   check(stackless::get_stack_stats().in_use == 0, "stacks in use at the end");
   check(stackless::getruncount() == 1, "runcount != 1 at the end");
@@ -252,14 +275,14 @@ int main(int argc, char** argv) {
 
   std::printf(
       "soak: %llu messages, %zu tasklets, %zu channels, seed %llu: received %llu + lost_to_kill "
-      "%llu = sent %llu (send() returned %llu); kills %llu (%llu pending); io hook calls %llu\n",
+      "%llu = sent %llu (send() returned %llu); kills %llu (%llu pending); file I/O calls %llu (%llu bad)\n",
       static_cast<unsigned long long>(cfg.messages), cfg.tasklets, cfg.channels,
       static_cast<unsigned long long>(cfg.seed), static_cast<unsigned long long>(ledger.got),
       static_cast<unsigned long long>(ledger.lost_to_kill),
       static_cast<unsigned long long>(ledger.created),
       static_cast<unsigned long long>(ledger.sends_returned),
       static_cast<unsigned long long>(kills), static_cast<unsigned long long>(pending_kills),
-      static_cast<unsigned long long>(io_calls));
+      static_cast<unsigned long long>(io_calls), static_cast<unsigned long long>(io_mismatches));
   std::printf("soak: RSS after warm-up %.1f MiB, peak %.1f MiB, end %.1f MiB; stacks mapped "
               "%zu -> %zu; %.2f s (%.0f messages/s)\n",
               warm.rss / 1048576.0, std::max(peak.rss, end_of_run.rss) / 1048576.0,
