@@ -7,6 +7,8 @@
 //   - every tasklet runs a *script*: a short fixed list of steps decoded from the input, executed
 //     by an interpreter that logs every step's outcome; a script either catches exceptions (logs
 //     them and goes on) or lets them escape (the tasklet dies, the error goes to main, §1.9);
+//     a catching script may run its next step inside the exception handler, where switches
+//     must not disturb the exception being handled;
 //   - main executes the rest of the input, one step at a time, with the same vocabulary:
 //     send, receive, send_exception, schedule, schedule_remove, run, kill/throw (immediate or
 //     pending), insert, remove, t.run(), t.switch(), close, open, preference, schedule_all,
@@ -63,6 +65,7 @@ struct Program {
   int nt = 1, nc = 1;
   std::vector<std::vector<Step>> scripts;  // [0] unused (main runs `main_steps`)
   std::vector<bool> catches;
+  std::vector<bool> nested;  // a caught exception's handler runs the next step (see interp)
   std::vector<Step> main_steps;
 };
 
@@ -100,10 +103,12 @@ Program decode(const std::uint8_t* data, std::size_t size) {
   pg.nc = 1 + (b / kMaxTasklets) % kMaxChannels;
   pg.scripts.resize(pg.nt + 1);
   pg.catches.resize(pg.nt + 1);
+  pg.nested.resize(pg.nt + 1);
   for (int a = 1; a <= pg.nt; ++a) {
     std::uint8_t h = r.next();
     int len = h % (kMaxScript + 1);
     pg.catches[a] = (h >> 3) & 1;
+    pg.nested[a] = (h >> 4) & 1;
     for (int i = 0; i < len; ++i) pg.scripts[a].push_back(decode_step(r, pg, false));
   }
   while (r.n >= 2 && pg.main_steps.size() < kMaxMainSteps)
@@ -269,6 +274,33 @@ std::string real_exec(int a, int pc, const Step& s) {
   return "?";
 }
 
+// nested_step(a, pc): runs step pc inside the handler of a caught exception (a catching
+// script), logging it like any step. It may switch tasklets, so other tasklets throw and catch
+// meanwhile: the handler's exception must survive that (each tasklet has its own C++
+// exception-handling state). The model needs nothing for this: the steps and their order are the
+// same as when the step runs after the handler.
+void nested_step(int a, std::size_t pc) {
+  Real& R = *g_real;
+  const Step& s = R.pg->scripts[static_cast<std::size_t>(a)][pc];
+  const std::string outer = classify(std::current_exception());
+  std::string res;
+  try {
+    res = real_exec(a, static_cast<int>(pc), s);
+  } catch (const stackless::tasklet_exit&) {
+    R.log.push_back(step_text(a, s) + " !" + kExit);
+    throw;
+  } catch (...) {
+    res = "!" + classify(std::current_exception());
+  }
+  R.log.push_back(step_text(a, s) + " " + res);
+  const std::string now = classify(std::current_exception());
+  if (now != outer) {
+    std::fprintf(stderr, "\n*** tasklet %d: the exception being handled changed from %s to %s "
+                 "across a switch inside its handler\n", a, outer.c_str(), now.c_str());
+    std::abort();
+  }
+}
+
 void interp(int a) {
   Real& R = *g_real;
   R.log.push_back(std::to_string(a) + ":start");
@@ -284,6 +316,8 @@ void interp(int a) {
     } catch (...) {
       R.log.push_back(step_text(a, s) + " !" + classify(std::current_exception()));
       if (!R.pg->catches[static_cast<std::size_t>(a)]) throw;
+      if (R.pg->nested[static_cast<std::size_t>(a)] && pc + 1 < script.size())
+        nested_step(a, ++pc);
       continue;
     }
     R.log.push_back(step_text(a, s) + " " + res);
