@@ -3,7 +3,7 @@
 //
 // A round trip is A -> B -> A: two schedule() calls, two jump_fcontext calls, two yields.
 // Each figure is the best (and median) of --reps runs of --n round trips.
-// Usage: switch_bench [--n=2000000] [--reps=7]
+// Usage: switch_bench [--n=2000000] [--reps=7] [--only-stackless]  (the last one for profiling)
 #include <cstdint>
 #include <cstdio>
 
@@ -31,6 +31,10 @@ double schedule_round_trip(std::int64_t n) {
 int main(int argc, char** argv) {
   const std::int64_t n = bench::flag_value(argc, argv, "--n", 2'000'000);
   const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", 7));
+  if (bench::has_flag(argc, argv, "--only-stackless")) {
+    for (int r = 0; r < reps; ++r) std::printf("schedule() x2: %.1f ns\n", schedule_round_trip(n));
+    return 0;
+  }
 
   // Interleave the contenders rep by rep so that machine noise hits them alike.
   std::vector<double> bare, cfib, sched, fyield;
