@@ -281,7 +281,10 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
     if (!s.in_sched_cb) {
       s.in_sched_cb = true;
       try {
-        s.sched_cb(tasklet::from_impl(from), tasklet::from_impl(to));
+        // A copy: the callback may remove or replace itself, which must not destroy the
+        // closure while it runs (Stackless holds a reference to the hook for the call).
+        schedule_callback cb = s.sched_cb;
+        cb(tasklet::from_impl(from), tasklet::from_impl(to));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "stackless: exception in schedule callback ignored: %s\n", e.what());
       } catch (...) {

@@ -260,3 +260,26 @@ BOOST_AUTO_TEST_CASE(callback_replaces_itself) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ScheduleCallbackOnChannelSwitch, clean_scheduler)
+
+// The switch a channel hand-off makes calls the schedule callback; a one-shot callback that
+// uninstalls itself there must not destroy itself while it runs (same rule as the channel
+// callback; Stackless holds a reference to the hook during the call).
+BOOST_AUTO_TEST_CASE(schedule_callback_uninstalls_itself) {
+  std::vector<std::string> log;
+  std::string tag(100, 's');
+  set_schedule_callback([&log, tag](const tasklet&, const tasklet& next) {
+    set_schedule_callback(nullptr);
+    log.push_back(tag + (next.is_main() ? ":main" : ":tasklet"));
+  });
+  channel<int> c;
+  tasklet([&] { c.send(1); })();
+  BOOST_TEST(c.receive() == 1);  // main blocks: the first switch goes to the sender
+  run();
+  BOOST_REQUIRE(log.size() == 1u);
+  BOOST_TEST(log[0] == tag + ":tasklet");
+  BOOST_TEST(!get_schedule_callback());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
