@@ -30,12 +30,16 @@ WORDS = {"fragment", "norun", "io"}
 
 FRAGMENT_PROLOGUE = """#include <stackless/stackless.hpp>
 
+#undef NDEBUG  // the blocks check themselves with assert
 #include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 using namespace std::chrono_literals;
