@@ -2,7 +2,8 @@
 // exception routing and the deadlock rules of Stackless (docs/semantics.md §1.1-1.10).
 // Data structures and invariants are described at the top of tasklet_impl.hpp.
 //
-// Switching protocol: a switch is always jump_fcontext(to->fctx, from). Whoever resumes gets
+// Switching protocol: a switch is always switch_context(to->fctx, from) (jump_fcontext's
+// contract, see switch_context.hpp). Whoever resumes gets
 // `from` in transfer_t::data and either stores the context it left (from->fctx) or, if `from`
 // finished, returns its stack to the pool (it can't do that itself: it was standing on it).
 #include <cxxabi.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "switch_context.hpp"
 #include "tasklet_impl.hpp"
 
 #ifdef STACKLESS_ASAN
@@ -303,7 +305,7 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
   const eh_globals_layout eh = eh_save();  // kept on this tasklet's stack while it is away
-  ctx::transfer_t tr = ctx::jump_fcontext(to->fctx, from);
+  ctx::transfer_t tr = switch_context(to->fctx, from);  // jump_fcontext, ret-terminated
   eh_restore(eh);
   on_resume(s, tr);
 }
