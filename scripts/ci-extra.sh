@@ -50,19 +50,33 @@ lane_valgrind() {
   # Each suite, and the soak with a smaller load (valgrind is ~50x slower). Death tests and
   # tests that run other programs (consumer_install, gdb, samples) are not memchecked.
   local -a runs=("tests/test_runtime" "tests/test_channel" "tests/soak/soak 100000 2000 42")
-  [ -x build/default/tests/test_io ] && runs+=("tests/test_io")
+  # permission_denied_is_eacces forks a child that checks its own exit code; under valgrind the
+  # child reports the parent's threads' state as leaked (the threads don't exist after fork)
+  # and exits with valgrind's error code.
+  [ -x build/default/tests/test_io ] &&
+    runs+=("tests/test_io --run_test=!Errors/permission_denied_is_eacces")
+  # The binaries run side by side, $jobs at a time (valgrind runs a program on one core).
+  local -a pids=() names=()
   for r in "${runs[@]}"; do
     exe=${r%% *}
     n=$((n + 1))
-    echo "--- valgrind $r"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
     # shellcheck disable=SC2086  # r holds the command and its arguments
-    if ! (cd build/default && STACKLESS_IO_BACKEND=threadpool valgrind --error-exitcode=99 -q \
-        --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-        --max-stackframe=4194304 ./$r --log_level=nothing \
-        --report_level=short 2>&1 | tail -n 40; exit "${PIPESTATUS[0]}"); then
-      bad+=("$exe")
+    (cd build/default && STACKLESS_IO_BACKEND=threadpool valgrind --error-exitcode=99 -q \
+      --child-silent-after-fork=yes --leak-check=full --errors-for-leak-kinds=definite \
+      --show-leak-kinds=definite --max-stackframe=4194304 ./$r --log_level=nothing \
+      --report_level=short) >"$logdir/valgrind-$(basename "$exe").log" 2>&1 &
+    pids+=($!)
+    names+=("$exe")
+  done
+  local i
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      bad+=("${names[$i]}")
       rc=1
     fi
+    echo "--- valgrind ${names[$i]}"
+    tail -n 40 "$logdir/valgrind-$(basename "${names[$i]}").log"
   done
   detail="valgrind $(valgrind --version | sed 's/valgrind-//'): $((n - ${#bad[@]}))/$n binaries clean${bad:+; failed: ${bad[*]}}"
   return $rc
