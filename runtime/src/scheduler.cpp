@@ -267,12 +267,16 @@ struct eh_globals_layout {
   void* propagating;
 #endif
 };
-eh_globals_layout eh_save() noexcept {
-  return *reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
+// The thread's __cxa_eh_globals never moves: look it up once per thread instead of paying a
+// PLT call plus __tls_get_addr twice on every switch.
+eh_globals_layout* eh_globals() noexcept {
+  thread_local eh_globals_layout* g = nullptr;
+  if (!g) [[unlikely]]
+    g = reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
+  return g;
 }
-void eh_restore(const eh_globals_layout& e) noexcept {
-  *reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals()) = e;
-}
+eh_globals_layout eh_save() noexcept { return *eh_globals(); }
+void eh_restore(const eh_globals_layout& e) noexcept { *eh_globals() = e; }
 
 // jump(s, from, to): the one place that switches stacks. `to` must already be current.
 void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
