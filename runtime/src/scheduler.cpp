@@ -9,6 +9,16 @@
 #include <cxxabi.h>
 #include <signal.h>
 #include <unistd.h>
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <pthread.h>
+#include <windows.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -47,7 +57,9 @@ constexpr std::size_t kDefaultStack = 128 * 1024;
 #endif
 
 thread_local scheduler* tls_sched = nullptr;
+#ifndef _WIN32
 thread_local std::unique_ptr<scheduler> tls_owner;
+#endif
 
 const char* const kDeadlock = "Deadlock: the last runnable tasklet cannot be blocked.";
 
@@ -55,9 +67,11 @@ const char* const kDeadlock = "Deadlock: the last runnable tasklet cannot be blo
 // A SIGSEGV on a guard page is reported with the tasklet's name and stack size, then the default
 // action runs (core dump). The handler runs on an alternate signal stack: the faulting stack is
 // exhausted by definition.
+#ifndef _WIN32
 struct sigaction g_prev_segv {};
-std::atomic<bool> g_handler_installed{false};
 thread_local char* tls_altstack = nullptr;
+#endif
+std::atomic<bool> g_handler_installed{false};
 
 void write_str(const char* s) { (void)!::write(2, s, std::strlen(s)); }
 void write_num(std::uint64_t v) {
@@ -71,6 +85,38 @@ void write_num(std::uint64_t v) {
   write_str(buf + i);
 }
 
+#ifdef _WIN32
+// Windows (docs/windows.md): a fiber that runs into the guard page below its stack raises
+// EXCEPTION_STACK_OVERFLOW; a vectored handler reports it with the tasklet's name, then ends the
+// process with that status (left to the default handling, Wine would start its debugger).
+LONG CALLBACK on_stack_overflow(EXCEPTION_POINTERS* ep) {
+  if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_STACK_OVERFLOW)
+    return EXCEPTION_CONTINUE_SEARCH;
+  scheduler* s = tls_sched;
+  tasklet_impl* t = s ? s->current : nullptr;
+  if (!t || !t->stack) return EXCEPTION_CONTINUE_SEARCH;  // the thread's own stack: not ours
+  write_str("stackless: stack overflow in tasklet ");
+  write_num(t->id);
+  if (!t->name.empty()) {
+    write_str(" '");
+    write_str(t->name.c_str());
+    write_str("'");
+  }
+  write_str(" (stack size ");
+  write_num(t->stack->usable);
+  write_str(
+      " bytes); give it a larger stack with tasklet::set_stack_size() or "
+      "stackless::set_default_stack_size()\n");
+  ::TerminateProcess(::GetCurrentProcess(), static_cast<UINT>(EXCEPTION_STACK_OVERFLOW));
+  return EXCEPTION_CONTINUE_SEARCH;
+}
+
+void install_overflow_handler() {
+  bool expected = false;
+  if (g_handler_installed.compare_exchange_strong(expected, true))
+    ::AddVectoredExceptionHandler(1, on_stack_overflow);
+}
+#else
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   scheduler* s = tls_sched;
   if (s && info && s->stacks.guard_owner(info->si_addr)) {
@@ -136,6 +182,7 @@ void install_overflow_handler() {
     ::sigaction(SIGSEGV, &sa, &g_prev_segv);
   }
 }
+#endif  // _WIN32
 
 // ---- ring operations ------------------------------------------------------------------------
 // ring_insert_before(pos, t): links t just before pos (t becomes the tail when pos is current).
@@ -177,10 +224,36 @@ void all_unlink(scheduler& s, tasklet_impl* t) noexcept {
 
 [[noreturn]] void throw_tasklet_error(const char* msg) { throw tasklet_error(msg); }
 
+#ifdef _WIN32
+// MinGW: thread_local variables live in emutls blocks that winpthreads frees at thread exit,
+// before the thread_local destructors run (both are pthread key destructors, run in key order),
+// so ~scheduler would find tls_sched reset and every tasklet's switch would misfire. The
+// scheduler is owned by a pthread key of its own instead: its destructor gets the pointer,
+// puts it back in tls_sched (a fresh emutls block, freed again afterwards) and deletes it.
+void destroy_thread_scheduler(void* p) {
+  tls_sched = static_cast<scheduler*>(p);
+  delete tls_sched;  // NOLINT: owned through the key
+  tls_sched = nullptr;
+}
+pthread_key_t scheduler_key() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k{};
+    if (::pthread_key_create(&k, destroy_thread_scheduler) != 0) std::abort();
+    return k;
+  }();
+  return key;
+}
+#endif
+
 scheduler& sched() {
   if (!tls_sched) [[unlikely]] {
+#ifdef _WIN32
+    tls_sched = new scheduler;  // NOLINT: owned through scheduler_key()
+    ::pthread_setspecific(scheduler_key(), tls_sched);
+#else
     tls_owner = std::make_unique<scheduler>();
     tls_sched = tls_owner.get();
+#endif
   }
   return *tls_sched;
 }
@@ -335,7 +408,7 @@ void take_bomb(tasklet_impl* t) {
 void prepare_stack(scheduler& s, tasklet_impl* t) {
   if (t->stack) return;
   t->stack = s.stacks.acquire(t->stack_size ? t->stack_size : s.default_stack);
-  t->fctx = ctx::make_fcontext(t->stack->top(), t->stack->usable, tasklet_entry);
+  t->fctx = make_context(*t->stack, tasklet_entry);
 #ifdef STACKLESS_TSAN
   if (!t->tsan_fiber) t->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -512,6 +585,7 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
 #endif
   current = main_t;
   runcount = 1;
+  thread_context_init();
   install_overflow_handler();
 }
 
@@ -541,6 +615,7 @@ scheduler::~scheduler() {
   main_t->alive = false;
   main_t->sched = nullptr;
   if (main_t->handles.load() == 0) delete_impl(main_t);
+  thread_context_fini();
 }
 
 // ---- detail API used by tasklet and the layers above ----------------------------------------

@@ -10,11 +10,19 @@
 // under vm.max_map_count (65530 by default). Where that is unavailable, mprotect(PROT_NONE) is
 // used for the first `mprotect_guard_limit` stacks only (each costs two extra mappings), as
 // folly samples its guards; the rest run unguarded and docs/debugging.md says so.
+//
+// Windows (stack_pool_win.cpp): a stack is a Win32 fiber's, created by acquire() and deleted by
+// release() (a fiber that has run cannot be restarted, so nothing is pooled); Windows puts a
+// guard page below every fiber stack. See docs/windows.md.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#ifdef _WIN32
+#include <boost/context/detail/fcontext.hpp>
+#endif
 
 namespace stackless::detail {
 
@@ -25,6 +33,10 @@ struct stack_block {
   bool guarded = false;
   unsigned valgrind_id = 0;
   stack_block* next_free = nullptr;
+#ifdef _WIN32
+  void* fiber = nullptr;                                                 // its Win32 fiber
+  void (*entry)(boost::context::detail::transfer_t) noexcept = nullptr;  // make_context's
+#endif
   char* top() const noexcept { return base + size; }
   char* limit() const noexcept { return base + (size - usable); }  // lowest usable byte
 };

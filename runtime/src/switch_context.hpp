@@ -10,9 +10,20 @@
 // with this, where a bare jump_fcontext loop, which never returns, takes ~8-13 ns). Ending in
 // `ret` keeps call/ret paired; as every switch goes through the same call site, the prediction
 // is right.
+//
+// make_context(stack, entry) makes the initial context of a tasklet on a pooled stack;
+// thread_context_init()/thread_context_fini() bracket a thread's scheduler.
+//
+// Windows (switch_context_win.cpp): the contexts are Win32 fibers, and fcontext_t holds a fiber
+// address. Boost.Context's fcontext assembly for Windows terminates the process on any exception
+// thrown on a fiber stack under Wine (Boost.Context issues #100 and #138); fibers keep the TEB's
+// stack bounds right, so SEH unwinding (C++ exceptions, tasklet kills) works. See
+// docs/windows.md.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
+
+#include "stack_pool.hpp"
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(STACKLESS_BOOST_SWITCH)
 #define STACKLESS_OWN_SWITCH 1
@@ -22,6 +33,31 @@ extern "C" boost::context::detail::transfer_t stackless_switch_fcontext(
 
 namespace stackless::detail {
 
+using context_entry = void (*)(boost::context::detail::transfer_t) noexcept;
+
+#ifdef _WIN32
+
+// The calling thread becomes a fiber (unless it already is one) for its scheduler's lifetime.
+void thread_context_init();
+void thread_context_fini() noexcept;
+// The stack's fiber, to start in entry(transfer_t{creator's context, data of the first switch}).
+boost::context::detail::fcontext_t make_context(stack_block& stack, context_entry entry) noexcept;
+boost::context::detail::transfer_t switch_context(boost::context::detail::fcontext_t to,
+                                                  void* data) noexcept;
+// new_fiber(stack, reserve): a fiber with `reserve` bytes of stack that runs stack.entry (for
+// stack_pool_win.cpp). Null with GetLastError() set when Windows refuses.
+void* new_fiber(stack_block& stack, std::size_t reserve) noexcept;
+
+#else
+
+inline void thread_context_init() noexcept {}
+inline void thread_context_fini() noexcept {}
+
+inline boost::context::detail::fcontext_t make_context(stack_block& stack,
+                                                       context_entry entry) noexcept {
+  return boost::context::detail::make_fcontext(stack.top(), stack.usable, entry);
+}
+
 inline boost::context::detail::transfer_t switch_context(boost::context::detail::fcontext_t to,
                                                          void* data) noexcept {
 #ifdef STACKLESS_OWN_SWITCH
@@ -30,5 +66,7 @@ inline boost::context::detail::transfer_t switch_context(boost::context::detail:
   return boost::context::detail::jump_fcontext(to, data);
 #endif
 }
+
+#endif
 
 }  // namespace stackless::detail
