@@ -4,6 +4,9 @@
 // tasklets: the poller (poller.cpp) owns those. Results are a byte count or a negative errno, as
 // in liburing; the conversion to exceptions happens once, in io::file.
 //
+// On Windows (backend_iocp.cpp) results are a byte count or a negative Win32 error code
+// (GetLastError()), reported with std::system_category.
+//
 // Threading: every member is called on the poller's own thread. A backend may use threads of its
 // own (the thread pool) but hands completions back only through poll().
 #pragma once
@@ -39,12 +42,18 @@ struct op {
   op* done_next = nullptr;  // the poller's done list
   op* done_prev = nullptr;
 
-  // Thread pool only. phase: 0 queued, 1 running on `worker`, 2 finished. Written by a worker
+  // Thread pool: phase 0 queued, 1 running on `worker`, 2 finished. Written by a worker
   // under the pool's queue lock, read by the poller under the same lock.
+  // IOCP: phase 1 while a completion packet is due, 2 complete (backend_iocp.cpp).
   int pool_phase = 0;
   unsigned long pool_worker = 0;  // pthread_t of the worker running it
   // cancel flag read by the worker between retries; release/acquire pairs it with the signal.
   std::atomic<bool> pool_cancel{false};
+#ifdef _WIN32
+  // IOCP only: the OVERLAPPED of the call (backend_iocp.cpp), kept here so that an operation
+  // allocates nothing. The kernel owns it from ReadFile/WriteFile until the completion packet.
+  alignas(8) unsigned char overlapped[32];
+#endif
 };
 
 class backend {
@@ -69,5 +78,10 @@ std::unique_ptr<backend> make_uring_backend(std::error_code& ec);
 // probe_uring(): can this process set up io_uring with the opcodes we need?
 std::error_code probe_uring();
 std::unique_ptr<backend> make_thread_backend();
+#ifdef _WIN32
+// make_iocp_backend(): a completion port for the calling thread (backend_iocp.hpp has the test
+// seam). Throws std::system_error when Windows refuses one.
+std::unique_ptr<backend> make_iocp_backend();
+#endif
 
 }  // namespace stackless::io::detail

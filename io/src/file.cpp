@@ -11,6 +11,16 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <io.h>
+#include <windows.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -62,23 +72,60 @@ struct file_impl {
 
 namespace {
 
+[[noreturn]] void fail(const file_impl& f, const std::string& what, std::error_code ec) {
+  throw std::filesystem::filesystem_error(what, f.path, ec);
+}
 [[noreturn]] void fail(const file_impl& f, const std::string& what, int err) {
-  throw std::filesystem::filesystem_error(what, f.path,
-                                          std::error_code(err, std::generic_category()));
+  fail(f, what, std::error_code(err, std::generic_category()));
 }
 
-[[noreturn]] void fail_io(const file_impl& f, const char* op, int err, std::int64_t off,
+// backend_error(r): the error of a failed operation (r < 0): -errno, or on Windows the negative
+// Win32 error code (backend.hpp).
+std::error_code backend_error(long r) {
+#ifdef _WIN32
+  return {static_cast<int>(-r), std::system_category()};
+#else
+  return {static_cast<int>(-r), std::generic_category()};
+#endif
+}
+
+// retry(r): an interrupted operation to issue again (POSIX EINTR/EAGAIN; never on Windows).
+bool retry(long r) noexcept {
+#ifdef _WIN32
+  (void)r;
+  return false;
+#else
+  return r == -EINTR || r == -EAGAIN;
+#endif
+}
+
+[[noreturn]] void fail_io(const file_impl& f, const char* op, std::error_code ec, std::int64_t off,
                           std::size_t count) {
   std::string what = op;
   if (off >= 0) what += " at offset " + std::to_string(off);
   what += " (" + std::to_string(count) + " bytes)";
-  fail(f, what, err);
+  fail(f, what, ec);
 }
 
+#ifdef _WIN32
+HANDLE handle_of(const file_impl& f) noexcept {
+  return reinterpret_cast<HANDLE>(::_get_osfhandle(f.fd));
+}
+std::error_code last_error() noexcept {
+  return {static_cast<int>(::GetLastError()), std::system_category()};
+}
+#endif
+
 std::int64_t file_size(const file_impl& f) {
+#ifdef _WIN32
+  LARGE_INTEGER size{};
+  if (!::GetFileSizeEx(handle_of(f), &size)) fail(f, "GetFileSizeEx", last_error());
+  return size.QuadPart;
+#else
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) fail(f, "fstat", errno);
   return st.st_size;
+#endif
 }
 
 // raw_read(f, dst, n, off): one read of up to n bytes (fewer: EOF or a short read). 0 = EOF.
@@ -87,8 +134,8 @@ std::size_t raw_read(file_impl& f, char* dst, std::size_t n, std::int64_t off) {
   for (;;) {
     const long r = submit_and_wait(op_kind::read, f.fd, dst, len, f.stream ? -1 : off);
     if (r >= 0) return static_cast<std::size_t>(r);
-    if (r == -EINTR || r == -EAGAIN) continue;
-    fail_io(f, "read", static_cast<int>(-r), f.stream ? -1 : off, len);
+    if (retry(r)) continue;
+    fail_io(f, "read", backend_error(r), f.stream ? -1 : off, len);
   }
 }
 
@@ -99,10 +146,17 @@ void raw_write_all(file_impl& f, const char* src, std::size_t n, std::int64_t of
   while (done < n) {
     const auto len = static_cast<std::uint32_t>(std::min(n - done, kMaxChunk));
     const std::int64_t at = f.stream ? -1 : off + static_cast<std::int64_t>(done);
-    const long r = submit_and_wait(op_kind::write, f.fd, const_cast<char*>(src + done), len, at);
-    if (r == -EINTR || r == -EAGAIN) continue;
-    if (r < 0) fail_io(f, "write", static_cast<int>(-r), at, len);
-    if (r == 0) fail_io(f, "write (no progress)", EIO, at, len);
+#ifdef _WIN32
+    // Append mode: offset -1 is FILE_WRITE_TO_END_OF_FILE (O_APPEND does this on POSIX).
+    const std::int64_t to = f.append ? -1 : at;
+#else
+    const std::int64_t to = at;
+#endif
+    const long r = submit_and_wait(op_kind::write, f.fd, const_cast<char*>(src + done), len, to);
+    if (retry(r)) continue;
+    if (r < 0) fail_io(f, "write", backend_error(r), at, len);
+    if (r == 0)
+      fail_io(f, "write (no progress)", std::make_error_code(std::errc::io_error), at, len);
     done += static_cast<std::size_t>(r);
   }
 }
@@ -317,6 +371,51 @@ parsed_mode parse_mode(std::string_view mode) {
   return m;
 }
 
+#ifdef _WIN32
+// open_windows(f, m): CreateFileW with FILE_FLAG_OVERLAPPED (the IOCP backend needs it), wrapped
+// in a C runtime descriptor (fileno(), and _get_osfhandle() for the backend). Sets f.fd and
+// f.stream. The path is UTF-16 already (std::filesystem::path is wchar_t-based on Windows; a
+// narrow path given to open() was converted from UTF-8 by std::filesystem). Sharing is
+// POSIX-like: other opens, renames and deletes are allowed while the file is open.
+int open_windows(file_impl& f, const parsed_mode& m) {
+  const std::string what = "open with mode '" + f.mode + "'";
+  DWORD access = 0;
+  if (m.readable) access |= GENERIC_READ;
+  // Append: FILE_APPEND_DATA without FILE_WRITE_DATA, and writes at FILE_WRITE_TO_END_OF_FILE.
+  if (m.writable) access |= m.append ? (FILE_APPEND_DATA | SYNCHRONIZE) : GENERIC_WRITE;
+  DWORD disposition = OPEN_EXISTING;
+  if (m.flags & O_TRUNC)
+    disposition = CREATE_ALWAYS;
+  else if (m.flags & O_EXCL)
+    disposition = CREATE_NEW;
+  else if (m.flags & O_CREAT)
+    disposition = OPEN_ALWAYS;
+  HANDLE h =
+      ::CreateFileW(f.path.c_str(), access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    nullptr, disposition, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, nullptr);
+  if (h == INVALID_HANDLE_VALUE) {
+    const std::error_code ec = last_error();
+    // A directory is ERROR_ACCESS_DENIED (or ERROR_PATH_NOT_FOUND under Wine); POSIX says EISDIR.
+    const DWORD attrs = ::GetFileAttributesW(f.path.c_str());
+    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY))
+      fail(f, what, EISDIR);
+    fail(f, what, ec);
+  }
+  const DWORD type = ::GetFileType(h);
+  int crt_flags = m.readable && !m.writable ? _O_RDONLY : (m.readable ? _O_RDWR : _O_WRONLY);
+  if (m.append) crt_flags |= _O_APPEND;
+  const int fd = ::_open_osfhandle(reinterpret_cast<intptr_t>(h), crt_flags | _O_BINARY);
+  if (fd < 0) {
+    const int err = errno;
+    ::CloseHandle(h);
+    fail(f, what, err);
+  }
+  f.fd = fd;
+  f.stream = type != FILE_TYPE_DISK;
+  return fd;
+}
+#endif
+
 }  // namespace
 }  // namespace detail
 
@@ -503,8 +602,15 @@ void file::truncate(std::int64_t size) {
   detail::check_writable(f);
   detail::flush_write(f);
   f.drop_read();
-  if (size < 0 || ::ftruncate(f.fd, size) != 0)
-    detail::fail(f, "truncate to " + std::to_string(size), size < 0 ? EINVAL : errno);
+  if (size < 0) detail::fail(f, "truncate to " + std::to_string(size), EINVAL);
+#ifdef _WIN32
+  FILE_END_OF_FILE_INFO eof{};
+  eof.EndOfFile.QuadPart = size;
+  if (!::SetFileInformationByHandle(detail::handle_of(f), FileEndOfFileInfo, &eof, sizeof eof))
+    detail::fail(f, "truncate to " + std::to_string(size), detail::last_error());
+#else
+  if (::ftruncate(f.fd, size) != 0) detail::fail(f, "truncate to " + std::to_string(size), errno);
+#endif
 }
 
 void file::flush() {
@@ -521,8 +627,8 @@ void file::fsync() {
   detail::flush_write(f);
   for (;;) {
     const long r = detail::submit_and_wait(detail::op_kind::fsync, f.fd, nullptr, 0, 0);
-    if (r == -EINTR || r == -EAGAIN) continue;
-    if (r < 0) detail::fail(f, "fsync", static_cast<int>(-r));
+    if (detail::retry(r)) continue;
+    if (r < 0) detail::fail(f, "fsync", detail::backend_error(r));
     return;
   }
 }
@@ -625,6 +731,10 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   f->writable = m.writable;
   f->append = m.append;
   f->universal = m.universal;
+#ifdef _WIN32
+  const int fd = detail::open_windows(*f, m);
+  const bool tty = ::isatty(fd) == 1;
+#else
   int fd;
   do {
     fd = ::open(path.c_str(), m.flags | O_CLOEXEC, 0666);
@@ -640,6 +750,7 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   }
   f->stream = !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
   const bool tty = ::isatty(fd) == 1;
+#endif
   if (buffering < 0) {
     f->bufsize = detail::kDefaultBuffer;
     f->line_buffered = tty;
@@ -653,7 +764,11 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   f->rbuf = std::make_unique_for_overwrite<char[]>(f->rcap);
   f->lock_ch.set_preference(1);
   f->drain_ch.set_preference(1);
+#ifdef _WIN32
+  if (f->append && !f->stream) f->pos = detail::file_size(*f);
+#else
   if (f->append && !f->stream) f->pos = st.st_size;
+#endif
   return file(std::move(f));
 }
 

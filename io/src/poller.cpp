@@ -54,6 +54,8 @@ const std::error_code& cached_probe() {
   return ec;
 }
 
+// Windows has one backend, IOCP (backend_iocp.cpp); STACKLESS_IO_BACKEND is not consulted.
+#ifndef _WIN32
 const backend_choice& process_choice() {
   static const backend_choice c = [] {
     backend_choice r;
@@ -78,6 +80,7 @@ const backend_choice& process_choice() {
   }();
   return c;
 }
+#endif
 
 // ---- records ---------------------------------------------------------------------------------
 struct request : op {
@@ -340,6 +343,9 @@ struct reaper {
 };
 
 std::unique_ptr<backend> thread_backend_for_this_thread() {
+#ifdef _WIN32
+  return make_iocp_backend();
+#else
   if (process_choice().uring) {
     std::error_code ec;
     if (auto be = make_uring_backend(ec)) return be;
@@ -347,6 +353,7 @@ std::unique_ptr<backend> thread_backend_for_this_thread() {
                          "thread-pool I/O backend\n", ec.message().c_str());
   }
   return make_thread_backend();
+#endif
 }
 
 poller& the_poller() {
@@ -375,7 +382,11 @@ long submit_and_wait(op_kind kind, int fd, void* buf, std::uint32_t len, std::in
 }  // namespace detail
 
 std::string_view backend_name() {
+#ifdef _WIN32
+  return "iocp";
+#else
   return detail::process_choice().uring ? "io_uring" : "threadpool";
+#endif
 }
 
 std::error_code uring_probe() { return detail::cached_probe(); }

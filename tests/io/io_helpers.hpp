@@ -44,11 +44,12 @@ inline std::string numbers(int n) {
   return s;
 }
 
-// errc_is(code): a BOOST_CHECK_EXCEPTION predicate for filesystem_error with that errno.
+// errc_is(code): a BOOST_CHECK_EXCEPTION predicate for filesystem_error with that errno (or,
+// on Windows, a Win32 error of the system category equivalent to it).
 inline auto errc_is(int code) {
   return [code](const std::filesystem::filesystem_error& e) {
     BOOST_TEST_MESSAGE("got: " << e.what());
-    return e.code().value() == code;
+    return e.code() == std::error_condition(code, std::generic_category());
   };
 }
 

@@ -1,5 +1,6 @@
 // Backend selection: the automatic fallback to the thread pool when io_uring is refused
 // (seccomp EPERM, as in containers), and one poller per thread.
+#ifndef _WIN32  // io_uring and its fallback under seccomp: Linux only
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -7,6 +8,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #include <cstddef>
 #include <thread>
@@ -15,6 +17,7 @@
 
 using namespace stackless;
 
+#ifndef _WIN32
 void iot::deny_io_uring() {
   sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
@@ -30,13 +33,16 @@ void iot::deny_io_uring() {
   }
 }
 
+#endif
+
+BOOST_FIXTURE_TEST_SUITE(Backend, iot::io_clean)
+
+#ifndef _WIN32
 namespace {
 boost::test_tools::assertion_result under_seccomp(boost::unit_test::test_unit_id) {
   return std::getenv("STACKLESS_IO_TEST_SECCOMP") != nullptr;
 }
 }  // namespace
-
-BOOST_FIXTURE_TEST_SUITE(Backend, iot::io_clean)
 
 // Runs only inside the child of io_uring_refused_falls_back_to_threadpool (under the filter).
 BOOST_AUTO_TEST_CASE(seccomp_child, *boost::unit_test::precondition(under_seccomp)) {
@@ -72,6 +78,8 @@ BOOST_AUTO_TEST_CASE(io_uring_refused_falls_back_to_threadpool) {
                       "thread-pool I/O backend") != std::string::npos,
              "stderr: " << err);
 }
+
+#endif
 
 // Every thread has its own poller (and backend); it goes away with the thread.
 BOOST_AUTO_TEST_CASE(each_thread_has_its_own_poller) {

@@ -1,0 +1,281 @@
+// The IOCP backend (Windows only): cancellation of a pending read on kill, the outcomes of an
+// overlapped call that Wine never produces for regular files (completed at once, failed at once)
+// through the backend's seam (backend_iocp.hpp), 64-bit offsets in the OVERLAPPED, wake-ups from
+// another thread, and UTF-8 paths.
+#ifdef _WIN32
+
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include <atomic>
+#include <thread>
+
+#include "backend.hpp"
+#include "backend_iocp.hpp"
+#include "io_helpers.hpp"
+
+using namespace stackless;
+using namespace std::chrono_literals;
+namespace d = stackless::io::detail;
+
+namespace {
+
+// pipe_server: the server end of a fresh named pipe (blocking, byte mode); io::open() of
+// name() connects as the client.
+struct pipe_server {
+  std::wstring name_w;
+  std::string name;
+  HANDLE h = INVALID_HANDLE_VALUE;
+  explicit pipe_server(const char* tag) {
+    name = std::string("\\\\.\\pipe\\stackless-test-") + tag + "-" +
+           std::to_string(::GetCurrentProcessId());
+    name_w.assign(name.begin(), name.end());
+    h = ::CreateNamedPipeW(name_w.c_str(), PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE | PIPE_WAIT, 1, 65536,
+                           65536, 0, nullptr);
+  }
+  ~pipe_server() {
+    if (h != INVALID_HANDLE_VALUE) ::CloseHandle(h);
+  }
+  void write(const std::string& s) const {
+    DWORD n = 0;
+    ::WriteFile(h, s.data(), static_cast<DWORD>(s.size()), &n, nullptr);
+  }
+};
+
+// seam_guard: replaces the backend's ReadFile/WriteFile for one test, restores them after.
+struct seam_guard {
+  d::iocp_calls saved = d::iocp_seam();
+  ~seam_guard() { d::iocp_seam() = saved; }
+};
+
+std::atomic<int> g_calls{0};
+std::uint64_t g_last_offset = 0;
+
+// Completed at once, as real Windows does for cached data: the real call, waited for, then TRUE.
+// The completion packet is still queued; the backend must take the op from it exactly once.
+bool read_completing_at_once(void* h, void* buf, std::uint32_t len, void* ov) {
+  ++g_calls;
+  auto* o = static_cast<OVERLAPPED*>(ov);
+  g_last_offset = (std::uint64_t{o->OffsetHigh} << 32) | o->Offset;
+  if (d::iocp_real_calls().read(h, buf, len, ov)) return true;
+  if (::GetLastError() != ERROR_IO_PENDING) return false;
+  DWORD n = 0;
+  if (::GetOverlappedResult(h, o, &n, TRUE)) return true;
+  ::SetLastError(ERROR_IO_PENDING);  // failed after pending (end of file): its packet says so
+  return false;
+}
+bool write_completing_at_once(void* h, const void* buf, std::uint32_t len, void* ov) {
+  ++g_calls;
+  if (d::iocp_real_calls().write(h, buf, len, ov)) return true;
+  if (::GetLastError() != ERROR_IO_PENDING) return false;
+  DWORD n = 0;
+  if (::GetOverlappedResult(h, static_cast<OVERLAPPED*>(ov), &n, TRUE)) return true;
+  ::SetLastError(ERROR_IO_PENDING);
+  return false;
+}
+
+// Failed at once, without touching the file: no packet is queued.
+bool read_eof_at_once(void*, void*, std::uint32_t, void*) {
+  ++g_calls;
+  ::SetLastError(ERROR_HANDLE_EOF);
+  return false;
+}
+bool read_denied_at_once(void*, void*, std::uint32_t, void*) {
+  ++g_calls;
+  ::SetLastError(ERROR_ACCESS_DENIED);
+  return false;
+}
+bool write_disk_full_at_once(void*, const void*, std::uint32_t, void*) {
+  ++g_calls;
+  ::SetLastError(ERROR_DISK_FULL);
+  return false;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(Iocp, iot::io_clean)
+
+BOOST_AUTO_TEST_CASE(backend_is_iocp) {
+  BOOST_TEST(io::backend_name() == "iocp");
+}
+
+// A read of a named pipe stays pending (nobody writes); killing the reader cancels it with
+// CancelIoEx, and the reader unwinds only after the completion arrived (the buffer is its own).
+BOOST_AUTO_TEST_CASE(kill_cancels_a_pending_read) {
+  pipe_server server("kill");
+  BOOST_REQUIRE(server.h != INVALID_HANDLE_VALUE);
+  io::file pipe = io::open(server.name, "r+", 0);
+  bool unwound = false, returned = false;
+  tasklet reader([&] {
+    struct guard {
+      bool* f;
+      ~guard() { *f = true; }
+    } g{&unwound};
+    std::string s = pipe.read(100);  // blocks: nobody writes
+    returned = true;
+  });
+  reader();
+  schedule();
+  BOOST_REQUIRE(reader.blocked());
+  sleep(20ms);  // the read is in the kernel (pending) before the kill
+  BOOST_TEST(io::pending_operations() == 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  reader.kill();
+  while (reader.alive()) schedule();
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+  BOOST_TEST(unwound);
+  BOOST_TEST(!returned);
+  BOOST_TEST(io::pending_operations() == 0u);
+  // The pipe still works: the cancelled read took nothing.
+  server.write("after\n");
+  BOOST_TEST(pipe.readline() == "after\n");
+}
+
+// Throwing into a tasklet blocked on a pipe read: cancelled the same way, the exception arrives.
+BOOST_AUTO_TEST_CASE(throw_into_pending_read) {
+  pipe_server server("throw");
+  BOOST_REQUIRE(server.h != INVALID_HANDLE_VALUE);
+  io::file pipe = io::open(server.name, "r+", 0);
+  bool caught = false;
+  tasklet reader([&] {
+    try {
+      pipe.read(10);
+    } catch (const std::runtime_error& e) {
+      caught = std::string(e.what()) == "stop";
+    }
+  });
+  reader();
+  schedule();
+  sleep(10ms);
+  reader.throw_exception(std::make_exception_ptr(std::runtime_error("stop")));
+  while (reader.alive()) schedule();
+  BOOST_TEST(caught);
+}
+
+// ReadFile/WriteFile returning TRUE: the op completes from its packet, once, with the right
+// result; 64 tasklets' worth exercises the packet matching.
+BOOST_AUTO_TEST_CASE(immediate_completion) {
+  const std::string data = iot::numbers(20000);
+  iot::put(iot::path("now.txt"), data);
+  seam_guard guard;
+  g_calls = 0;
+  d::iocp_seam().read = read_completing_at_once;
+  d::iocp_seam().write = write_completing_at_once;
+  io::file f = io::open(iot::path("now.txt"), "r+b");
+  BOOST_TEST(f.read() == data);  // includes the read at end of file
+  std::vector<std::string> got(16);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    tasklet([&, i] {
+      std::string b(100, '\0');
+      b.resize(f.pread(std::span(b.data(), b.size()), 1000 * i));
+      got[i] = b;
+    })();
+  }
+  run();
+  for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST(got[i] == data.substr(1000 * i, 100));
+  BOOST_TEST(f.pwrite("XYZ", 5) == 3u);
+  f.close();
+  BOOST_TEST(g_calls.load() >= 19);
+  BOOST_TEST(iot::get(iot::path("now.txt")).substr(0, 10) == "01234XYZ89");
+}
+
+// ReadFile failing at once with ERROR_HANDLE_EOF (no packet): end of file, "".
+BOOST_AUTO_TEST_CASE(immediate_eof) {
+  iot::put(iot::path("eof.txt"), "abc");
+  seam_guard guard;
+  g_calls = 0;
+  d::iocp_seam().read = read_eof_at_once;
+  io::file f = io::open(iot::path("eof.txt"));
+  BOOST_TEST(f.read(10) == "");
+  BOOST_TEST(f.readline() == "");
+  BOOST_TEST(g_calls.load() == 2);
+  BOOST_TEST(io::pending_operations() == 0u);
+}
+
+// Failing at once with another error: a filesystem_error with the Win32 code (system category),
+// the path and the offset; the next operation works.
+BOOST_AUTO_TEST_CASE(immediate_failure) {
+  const auto p = iot::path("denied.txt");
+  iot::put(p, "abc");
+  seam_guard guard;
+  d::iocp_seam().read = read_denied_at_once;
+  d::iocp_seam().write = write_disk_full_at_once;
+  io::file f = io::open(p, "r+", 0);
+  BOOST_CHECK_EXCEPTION(
+      f.read(3), std::filesystem::filesystem_error,
+      [&](const std::filesystem::filesystem_error& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        return e.code() == std::error_code(ERROR_ACCESS_DENIED, std::system_category()) &&
+               e.code() == std::errc::permission_denied && e.path1() == p &&
+               std::string(e.what()).find("read at offset 0") != std::string::npos;
+      });
+  BOOST_CHECK_EXCEPTION(f.pwrite("x", 7), std::filesystem::filesystem_error,
+                        [&](const std::filesystem::filesystem_error& e) {
+                          BOOST_TEST_MESSAGE(e.what());
+                          return e.code().value() == ERROR_DISK_FULL &&
+                                 e.code().category() == std::system_category() &&
+                                 std::string(e.what()).find("offset 7") != std::string::npos;
+                        });
+  d::iocp_seam() = guard.saved;
+  BOOST_TEST(f.read(3) == "abc");
+}
+
+// Offsets past 4 GiB reach the OVERLAPPED as Offset/OffsetHigh (the sparse-file test in
+// test_seek.cpp checks the data).
+BOOST_AUTO_TEST_CASE(offsets_past_4_gib_fill_offset_high) {
+  const std::uint64_t beyond = (std::uint64_t{5} << 30) + 123;
+  io::file f = io::open(iot::path("beyond.bin"), "w+b");
+  BOOST_TEST(f.pwrite("tail", beyond) == 4u);
+  seam_guard guard;
+  d::iocp_seam().read = read_completing_at_once;
+  char buf[4];
+  BOOST_TEST(f.pread(std::span(buf), beyond) == 4u);
+  BOOST_TEST(g_last_offset == beyond);
+  BOOST_TEST(std::string(buf, 4) == "tail");
+  f.close();
+  std::filesystem::remove(iot::path("beyond.bin"));
+}
+
+// wake() from another thread (PostQueuedCompletionStatus) ends a blocking poll() at once.
+BOOST_AUTO_TEST_CASE(wake_from_another_thread) {
+  auto be = d::make_iocp_backend();
+  BOOST_TEST(std::string(be->name()) == "iocp");
+  std::vector<d::op*> done;
+  std::thread waker([&] {
+    std::this_thread::sleep_for(50ms);
+    be->wake();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  be->poll(done, std::chrono::nanoseconds(20s));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  waker.join();
+  BOOST_TEST(done.empty());
+  BOOST_TEST((waited >= 40ms && waited < 5s));
+  // Without a wake-up the timeout holds.
+  const auto t1 = std::chrono::steady_clock::now();
+  be->poll(done, std::chrono::nanoseconds(30ms));
+  BOOST_TEST((std::chrono::steady_clock::now() - t1 >= 25ms));
+}
+
+// A UTF-8 path names the file Windows knows by its UTF-16 name.
+BOOST_AUTO_TEST_CASE(utf8_paths) {
+  const std::string name = "\xc3\xa9t\xc3\xa9-\xe2\x82\xac.txt";  // "été-€.txt" in UTF-8
+  const auto p = iot::g_dir / std::filesystem::u8path(name);
+  {
+    io::file f = io::open(p, "w");
+    f.write("utf-8");
+  }
+  BOOST_TEST(
+      std::filesystem::exists(iot::g_dir / std::filesystem::path(L"\u00e9t\u00e9-\u20ac.txt")));
+  io::file f = io::open(p);
+  BOOST_TEST(f.read() == "utf-8");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+#endif  // _WIN32
