@@ -18,6 +18,9 @@
 #include <stackless/stackless.hpp>
 
 #include <unistd.h>
+#ifdef _WIN32
+#include <process.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -85,12 +88,13 @@ void copyfile(job* result) {
   try {
     stackless::io::file f1 = stackless::io::open(j.infile, "rb");
     stackless::io::file f2 = stackless::io::open(j.out, "wb");
-    if (!opt.quiet) std::printf("%d started reading %s ...\n", j.who, j.infile.filename().c_str());
+    if (!opt.quiet)
+      std::printf("%d started reading %s ...\n", j.who, j.infile.filename().string().c_str());
     if (opt.chunk == 0) {
       std::string a = f1.read();
       if (!opt.quiet)
-        std::printf("%d started writing %s -> %s ...\n", j.who, j.infile.filename().c_str(),
-                    j.out.filename().c_str());
+        std::printf("%d started writing %s -> %s ...\n", j.who,
+                    j.infile.filename().string().c_str(), j.out.filename().string().c_str());
       f2.write(a);
       bytes_copied += a.size();
     } else {
@@ -110,7 +114,7 @@ void copyfile(job* result) {
   if (++jobs_done == jobs_total && progress_tasklet)
     progress_tasklet.kill();  // wakes it from its sleep, to die
   if (!opt.quiet)
-    std::printf("Finished tasklet %d (%s) in %.3f s\n", j.who, j.infile.filename().c_str(),
+    std::printf("Finished tasklet %d (%s) in %.3f s\n", j.who, j.infile.filename().string().c_str(),
                 j.seconds);
 }
 
@@ -148,10 +152,11 @@ double blocking_copies(const std::vector<job>& jobs) {
   for (const job& j : jobs) {
     fs::path out = j.out;
     out += ".blocking";
-    std::FILE* in = std::fopen(j.infile.c_str(), "rb");
-    std::FILE* o = std::fopen(out.c_str(), "wb");
+    std::FILE* in = std::fopen(j.infile.string().c_str(), "rb");
+    std::FILE* o = std::fopen(out.string().c_str(), "wb");
     if (!in || !o) {
-      std::fprintf(stderr, "blocking copy: cannot open %s\n", !in ? j.infile.c_str() : out.c_str());
+      std::fprintf(stderr, "blocking copy: cannot open %s\n",
+                   (!in ? j.infile : out).string().c_str());
       std::exit(1);
     }
     buf.resize(opt.chunk ? opt.chunk : fs::file_size(j.infile));
@@ -217,16 +222,25 @@ bool parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (!parse(argc, argv)) return 2;
   // The backend is chosen once per process, on the first I/O: set the choice before any.
+#ifdef _WIN32
+  // Windows has one backend (IOCP); the option is accepted and ignored there.
+#else
   if (!opt.backend.empty()) ::setenv("STACKLESS_IO_BACKEND", opt.backend.c_str(), 1);
+#endif
 
   bool made_dir = false;
   if (opt.dir.empty()) {
+#ifdef _WIN32
+    opt.dir = fs::temp_directory_path() / ("copyfiles." + std::to_string(::_getpid()));
+    fs::create_directories(opt.dir);
+#else
     std::string tmpl = (fs::temp_directory_path() / "copyfiles.XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) {
       std::perror("copyfiles: mkdtemp");
       return 1;
     }
     opt.dir = tmpl;
+#endif
     made_dir = true;
   } else {
     fs::create_directories(opt.dir);
@@ -252,7 +266,8 @@ int main(int argc, char** argv) {
   if (!opt.quiet) progress_tasklet = stackless::tasklet{progress}(total_bytes);
 
   std::printf("copyfiles: %zu tasklets copy %.1f MB in %s (I/O backend: %s)\n", jobs.size(),
-              total_bytes / 1e6, opt.dir.c_str(), std::string(stackless::io::backend_name()).c_str());
+              total_bytes / 1e6, opt.dir.string().c_str(),
+              std::string(stackless::io::backend_name()).c_str());
   const auto st = clock_type::now();
   stackless::run();
   const double total = std::chrono::duration<double>(last_finish - st).count();
@@ -267,8 +282,9 @@ int main(int argc, char** argv) {
     slowest = std::max(slowest, j.seconds);
     if (!j.done || !j.error.empty() || !same_contents(j.infile, j.out)) {
       ++bad;
-      std::fprintf(stderr, "copy %s -> %s FAILED%s%s\n", j.infile.c_str(), j.out.c_str(),
-                   j.error.empty() ? ": contents differ" : ": ", j.error.c_str());
+      std::fprintf(stderr, "copy %s -> %s FAILED%s%s\n", j.infile.string().c_str(),
+                   j.out.string().c_str(), j.error.empty() ? ": contents differ" : ": ",
+                   j.error.c_str());
     }
   }
   std::printf("Total time is %.3f s (%.0f MB/s); slowest tasklet %.3f s; %zu copies verified, "

@@ -17,7 +17,19 @@
 #include <stackless/runtime/errors.hpp>
 #include <stackless/runtime/tasklet.hpp>
 
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+// after windows.h
+#include <psapi.h>
+#else
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -155,10 +167,16 @@ tasklet spawn(std::size_t slot) {
 
 // ---- memory ---------------------------------------------------------------------------------
 std::size_t rss_bytes() {
+#ifdef _WIN32
+  PROCESS_MEMORY_COUNTERS pmc{};
+  if (!::K32GetProcessMemoryInfo(::GetCurrentProcess(), &pmc, sizeof pmc)) return 0;
+  return pmc.WorkingSetSize;
+#else
   std::ifstream f("/proc/self/statm");
   std::size_t size = 0, resident = 0;
   f >> size >> resident;
   return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+#endif
 }
 struct mem_sample {
   std::size_t rss = 0, mapped_stacks = 0;
