@@ -8,6 +8,8 @@
 #               threads
 #   fuzz      - the libFuzzer target for FUZZ_SECONDS (default 60) (scripts/fuzz.sh)
 #   gdb       - the gdb script tests (live and core file) of build/default
+#   windows   - the MinGW-w64 cross build (build/mingw) and its tests under Wine
+#               (scripts/windows.sh, docs/windows.md)
 # Each lane prints one summary line; the script runs every lane and fails if any failed.
 # Usage: scripts/ci-extra.sh [lane...]   (default: all, in the order above)
 # Warnings are errors (STACKLESS_WERROR, default ON here).
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh clang libclang-rt-14-dev gdb valgrind || exit 1
 
 lanes=("$@")
-[ ${#lanes[@]} -eq 0 ] && lanes=(clang valgrind tsan fuzz gdb)
+[ ${#lanes[@]} -eq 0 ] && lanes=(clang valgrind tsan fuzz gdb windows)
 jobs=$(nproc)
 werror=${STACKLESS_WERROR:-ON}
 logdir=build/ci-extra-logs
@@ -105,6 +107,13 @@ lane_gdb() {
   local rc=$?
   detail="gdb $(gdb --version | head -1 | grep -Eo '[0-9]+\.[0-9]+' | head -1): $(ctest_counts "$log")"
   if grep -q 'gdb_script_core .*Not Run\|Skipped' "$log"; then detail+=" (core test skipped)"; fi
+  return $rc
+}
+
+lane_windows() {
+  STACKLESS_WERROR="$werror" scripts/windows.sh
+  local rc=$?
+  detail="mingw $(x86_64-w64-mingw32-g++-posix -dumpversion 2>/dev/null), wine: $(ctest_counts "$log")"
   return $rc
 }
 

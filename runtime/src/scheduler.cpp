@@ -112,6 +112,10 @@ LONG CALLBACK on_stack_overflow(EXCEPTION_POINTERS* ep) {
 }
 
 void install_overflow_handler() {
+  // Room for the handler below the guard page, on every fiber of this thread (the guarantee is
+  // the thread's).
+  ULONG guarantee = 32 * 1024;
+  ::SetThreadStackGuarantee(&guarantee);
   bool expected = false;
   if (g_handler_installed.compare_exchange_strong(expected, true))
     ::AddVectoredExceptionHandler(1, on_stack_overflow);
