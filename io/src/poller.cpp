@@ -21,6 +21,9 @@
 //   the poll tasklet is alive whenever undelivered_ > 0 or timers_ is non-empty, except between
 //   an issuer starting an op and calling ensure_poll() (no switch happens in between).
 #include <unistd.h>
+#ifdef _WIN32
+#include <pthread.h>
+#endif
 
 #include <cerrno>
 #include <cstdio>
@@ -329,18 +332,39 @@ class poller {
 // it when that work is done.
 thread_local bool tls_reaped = false;
 
-struct reaper {
-  ~reaper() {
-    tls_reaped = true;
-    if (!tls_poller) return;
-    if (tls_poller->idle()) {
-      delete tls_poller;  // NOLINT: owned through tls_poller
-      tls_poller = nullptr;
-    } else {
-      tls_poller->orphan();
-    }
+void reap() noexcept {
+  tls_reaped = true;
+  if (!tls_poller) return;
+  if (tls_poller->idle()) {
+    delete tls_poller;  // NOLINT: owned through tls_poller
+    tls_poller = nullptr;
+  } else {
+    tls_poller->orphan();
   }
+}
+
+#ifdef _WIN32
+// MinGW: the reaper is a pthread key created during static initialisation, not a thread_local,
+// for the reason given at scheduler_key() in runtime/src/scheduler.cpp (thread_local destructors
+// run after emutls has reset every thread_local).
+void reap_key(void* p) noexcept {
+  tls_poller = static_cast<poller*>(p);
+  reap();
+}
+pthread_key_t reaper_key() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k{};
+    if (::pthread_key_create(&k, reap_key) != 0) std::abort();
+    return k;
+  }();
+  return key;
+}
+[[maybe_unused]] const pthread_key_t g_reaper_key_early = reaper_key();
+#else
+struct reaper {
+  ~reaper() { reap(); }
 };
+#endif
 
 std::unique_ptr<backend> thread_backend_for_this_thread() {
 #ifdef _WIN32
@@ -360,8 +384,12 @@ poller& the_poller() {
   if (!tls_poller) {
     tls_poller = new poller(thread_backend_for_this_thread());  // NOLINT: see reaper
     if (!tls_reaped) {
+#ifdef _WIN32
+      ::pthread_setspecific(reaper_key(), tls_poller);
+#else
       static thread_local reaper r;
       (void)r;
+#endif
     }
   }
   return *tls_poller;

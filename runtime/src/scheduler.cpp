@@ -229,14 +229,16 @@ void all_unlink(scheduler& s, tasklet_impl* t) noexcept {
 [[noreturn]] void throw_tasklet_error(const char* msg) { throw tasklet_error(msg); }
 
 #ifdef _WIN32
-// MinGW: thread_local variables live in emutls blocks that winpthreads frees at thread exit,
-// before the thread_local destructors run (both are pthread key destructors, run in key order),
-// so ~scheduler would find tls_sched reset and every tasklet's switch would misfire. The
-// scheduler is owned by a pthread key of its own instead: its destructor gets the pointer,
-// puts it back in tls_sched (a fresh emutls block, freed again afterwards) and deletes it.
+// MinGW: thread_local variables live in emutls blocks, which winpthreads frees at thread exit
+// from a pthread key destructor; keys are destroyed in creation order, and emutls' key, made on
+// the process's first thread_local access, comes before the one libstdc++ runs thread_local
+// destructors from. Those destructors therefore see every thread_local reset (a scheduler torn
+// down there would find tls_sched null). The scheduler is owned by a pthread key of its own,
+// created during static initialisation, before emutls' key: its destructor runs first, with the
+// thread's thread_locals intact, as on Linux.
 void destroy_thread_scheduler(void* p) {
-  tls_sched = static_cast<scheduler*>(p);
-  delete tls_sched;  // NOLINT: owned through the key
+  tls_sched = static_cast<scheduler*>(p);  // the same value unless emutls was torn down first
+  delete tls_sched;                        // NOLINT: owned through the key
   tls_sched = nullptr;
 }
 pthread_key_t scheduler_key() {
@@ -247,6 +249,7 @@ pthread_key_t scheduler_key() {
   }();
   return key;
 }
+[[maybe_unused]] const pthread_key_t g_scheduler_key_early = scheduler_key();
 #endif
 
 scheduler& sched() {

@@ -96,6 +96,12 @@ bool write_disk_full_at_once(void*, const void*, std::uint32_t, void*) {
   return false;
 }
 
+tasklet find_poll_tasklet() {
+  for (tasklet t = getcurrent().next(); t && !t.is_current(); t = t.next())
+    if (t.name() == "stackless.io.poll") return t;
+  return {};
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(Iocp, iot::io_clean)
@@ -260,6 +266,80 @@ BOOST_AUTO_TEST_CASE(wake_from_another_thread) {
   const auto t1 = std::chrono::steady_clock::now();
   be->poll(done, std::chrono::nanoseconds(30ms));
   BOOST_TEST((std::chrono::steady_clock::now() - t1 >= 25ms));
+}
+
+// test_teardown.cpp's killing_the_poll_tasklet_drains_everything on a named pipe: the pending
+// read is cancelled (ERROR_OPERATION_ABORTED), sleepers wake with ECANCELED, and the next
+// operation starts a new poll tasklet.
+BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_cancels_pending_reads) {
+  pipe_server server("poll");
+  BOOST_REQUIRE(server.h != INVALID_HANDLE_VALUE);
+  io::file pipe = io::open(server.name, "r+", 0);
+  int sleeper_code = 0;
+  bool reader_failed = false;
+  tasklet([&] {
+    try {
+      sleep(10s);
+    } catch (const std::system_error& e) {
+      sleeper_code = e.code().value();
+    }
+  })();
+  tasklet([&] {
+    try {
+      pipe.read(10);
+    } catch (const std::filesystem::filesystem_error& e) {
+      BOOST_TEST_MESSAGE(e.what());
+      reader_failed = e.code().value() == ERROR_OPERATION_ABORTED;
+    }
+  })();
+  schedule();
+  sleep(20ms);
+  tasklet poll = find_poll_tasklet();
+  BOOST_REQUIRE(poll);
+  const auto t0 = std::chrono::steady_clock::now();
+  poll.kill();
+  run();
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+  BOOST_TEST(sleeper_code == ECANCELED);
+  BOOST_TEST(reader_failed);
+  BOOST_TEST(io::pending_operations() == 0u);
+  server.write("x\n");
+  BOOST_TEST(pipe.readline() == "x\n");  // a fresh poll tasklet
+}
+
+// test_teardown.cpp's thread_exit_with_io_pending on a named pipe: a thread ends with tasklets
+// blocked on a pending read and in sleep; its scheduler's teardown (run from a pthread key on
+// MinGW, see scheduler.cpp) kills them, cancelling the read, and nothing hangs.
+BOOST_AUTO_TEST_CASE(thread_exit_with_a_pending_read) {
+  pipe_server server("exit");
+  BOOST_REQUIRE(server.h != INVALID_HANDLE_VALUE);
+  bool unwound_reader = false, unwound_sleeper = false;
+  std::thread th([&] {
+    auto pipe = std::make_shared<io::file>(io::open(server.name, "r+", 0));
+    tasklet([&, pipe] {
+      struct guard {
+        bool* f;
+        ~guard() { *f = true; }
+      } g{&unwound_reader};
+      try {
+        pipe->read(10);
+      } catch (const std::filesystem::filesystem_error&) {
+        // cancelled when the teardown kills the poll tasklet before this one
+      }
+    })();
+    tasklet([&] {
+      struct guard {
+        bool* f;
+        ~guard() { *f = true; }
+      } g{&unwound_sleeper};
+      sleep(10s);
+    })();
+    schedule();
+    sleep(20ms);
+  });
+  th.join();
+  BOOST_TEST(unwound_reader);
+  BOOST_TEST(unwound_sleeper);
 }
 
 // A UTF-8 path names the file Windows knows by its UTF-16 name.
