@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -250,11 +251,22 @@ pthread_key_t scheduler_key() {
   return key;
 }
 [[maybe_unused]] const pthread_key_t g_scheduler_key_early = scheduler_key();
+// Key destructors do not run for the thread that calls exit(); Linux runs its thread_local
+// destructors, which kill its tasklets. An atexit handler (registered when the first scheduler
+// is made, so it runs before the destructors of statics made earlier) does the same here.
+void destroy_exiting_thread_scheduler() {
+  if (void* p = ::pthread_getspecific(scheduler_key())) {
+    ::pthread_setspecific(scheduler_key(), nullptr);
+    destroy_thread_scheduler(p);
+  }
+}
 #endif
 
 scheduler& sched() {
   if (!tls_sched) [[unlikely]] {
 #ifdef _WIN32
+    static const bool at_exit = std::atexit(destroy_exiting_thread_scheduler) == 0;
+    (void)at_exit;
     tls_sched = new scheduler;  // NOLINT: owned through scheduler_key()
     ::pthread_setspecific(scheduler_key(), tls_sched);
 #else
