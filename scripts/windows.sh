@@ -32,6 +32,7 @@ export WINEDLLOVERRIDES="mscoree,mshtml="
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   echo "windows.sh: booting the Wine prefix $WINEPREFIX"
   "$wine" wineboot -i >/dev/null 2>&1 || true  # its status is not meaningful; the prefix is
+  "$wineserver" -w  # the registry files are written when the server exits
   [ -f "$WINEPREFIX/system.reg" ] || { echo "windows.sh: wineboot failed" >&2; exit 1; }
 fi
 "$wineserver" -p 2>/dev/null || true  # fails when one already runs for this prefix
