@@ -10,19 +10,11 @@
 #include <signal.h>
 #include <unistd.h>
 #ifdef _WIN32
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <pthread.h>
-#include <windows.h>
+#include "win32.hpp"
 #endif
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -70,9 +62,8 @@ const char* const kDeadlock = "Deadlock: the last runnable tasklet cannot be blo
 // exhausted by definition.
 #ifndef _WIN32
 struct sigaction g_prev_segv {};
-thread_local char* tls_altstack = nullptr;
-#endif
 std::atomic<bool> g_handler_installed{false};
+thread_local char* tls_altstack = nullptr;
 
 void write_str(const char* s) { (void)!::write(2, s, std::strlen(s)); }
 void write_num(std::uint64_t v) {
@@ -86,42 +77,6 @@ void write_num(std::uint64_t v) {
   write_str(buf + i);
 }
 
-#ifdef _WIN32
-// Windows (docs/windows.md): a fiber that runs into the guard page below its stack raises
-// EXCEPTION_STACK_OVERFLOW; a vectored handler reports it with the tasklet's name, then ends the
-// process with that status (left to the default handling, Wine would start its debugger).
-LONG CALLBACK on_stack_overflow(EXCEPTION_POINTERS* ep) {
-  if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_STACK_OVERFLOW)
-    return EXCEPTION_CONTINUE_SEARCH;
-  scheduler* s = tls_sched;
-  tasklet_impl* t = s ? s->current : nullptr;
-  if (!t || !t->stack) return EXCEPTION_CONTINUE_SEARCH;  // the thread's own stack: not ours
-  write_str("stackless: stack overflow in tasklet ");
-  write_num(t->id);
-  if (!t->name.empty()) {
-    write_str(" '");
-    write_str(t->name.c_str());
-    write_str("'");
-  }
-  write_str(" (stack size ");
-  write_num(t->stack->usable);
-  write_str(
-      " bytes); give it a larger stack with tasklet::set_stack_size() or "
-      "stackless::set_default_stack_size()\n");
-  ::TerminateProcess(::GetCurrentProcess(), static_cast<UINT>(EXCEPTION_STACK_OVERFLOW));
-  return EXCEPTION_CONTINUE_SEARCH;
-}
-
-void install_overflow_handler() {
-  // Room for the handler below the guard page, on every fiber of this thread (the guarantee is
-  // the thread's).
-  ULONG guarantee = 32 * 1024;
-  ::SetThreadStackGuarantee(&guarantee);
-  bool expected = false;
-  if (g_handler_installed.compare_exchange_strong(expected, true))
-    ::AddVectoredExceptionHandler(1, on_stack_overflow);
-}
-#else
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   scheduler* s = tls_sched;
   if (s && info && s->stacks.guard_owner(info->si_addr)) {
@@ -187,7 +142,9 @@ void install_overflow_handler() {
     ::sigaction(SIGSEGV, &sa, &g_prev_segv);
   }
 }
-#endif  // _WIN32
+#else
+#include "scheduler_win.inc"  // overflow reporting, thread teardown
+#endif
 
 // ---- ring operations ------------------------------------------------------------------------
 // ring_insert_before(pos, t): links t just before pos (t becomes the tail when pos is current).
@@ -229,46 +186,10 @@ void all_unlink(scheduler& s, tasklet_impl* t) noexcept {
 
 [[noreturn]] void throw_tasklet_error(const char* msg) { throw tasklet_error(msg); }
 
-#ifdef _WIN32
-// MinGW: thread_local variables live in emutls blocks, which winpthreads frees at thread exit
-// from a pthread key destructor; keys are destroyed in creation order, and emutls' key, made on
-// the process's first thread_local access, comes before the one libstdc++ runs thread_local
-// destructors from. Those destructors therefore see every thread_local reset (a scheduler torn
-// down there would find tls_sched null). The scheduler is owned by a pthread key of its own,
-// created during static initialisation, before emutls' key: its destructor runs first, with the
-// thread's thread_locals intact, as on Linux.
-void destroy_thread_scheduler(void* p) {
-  tls_sched = static_cast<scheduler*>(p);  // the same value unless emutls was torn down first
-  delete tls_sched;                        // NOLINT: owned through the key
-  tls_sched = nullptr;
-}
-pthread_key_t scheduler_key() {
-  static const pthread_key_t key = [] {
-    pthread_key_t k{};
-    if (::pthread_key_create(&k, destroy_thread_scheduler) != 0) std::abort();
-    return k;
-  }();
-  return key;
-}
-[[maybe_unused]] const pthread_key_t g_scheduler_key_early = scheduler_key();
-// Key destructors do not run for the thread that calls exit(); Linux runs its thread_local
-// destructors, which kill its tasklets. An atexit handler (registered when the first scheduler
-// is made, so it runs before the destructors of statics made earlier) does the same here.
-void destroy_exiting_thread_scheduler() {
-  if (void* p = ::pthread_getspecific(scheduler_key())) {
-    ::pthread_setspecific(scheduler_key(), nullptr);
-    destroy_thread_scheduler(p);
-  }
-}
-#endif
-
 scheduler& sched() {
   if (!tls_sched) [[unlikely]] {
 #ifdef _WIN32
-    static const bool at_exit = std::atexit(destroy_exiting_thread_scheduler) == 0;
-    (void)at_exit;
-    tls_sched = new scheduler;  // NOLINT: owned through scheduler_key()
-    ::pthread_setspecific(scheduler_key(), tls_sched);
+    tls_sched = new_thread_scheduler();  // scheduler_win.inc
 #else
     tls_owner = std::make_unique<scheduler>();
     tls_sched = tls_owner.get();

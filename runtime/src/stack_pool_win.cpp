@@ -4,13 +4,7 @@
 // always 0, mapped() == in_use()).
 #ifdef _WIN32
 
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "win32.hpp"
 
 #include <cstdint>
 #include <memory>

@@ -6,13 +6,7 @@
 // switch_context, or fiber_start for a fiber's first run).
 #ifdef _WIN32
 
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include "win32.hpp"
 
 #include <cstdlib>
 
