@@ -725,7 +725,12 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   const detail::parsed_mode m = detail::parse_mode(mode);
   auto f = std::make_unique<file_impl>();
   f->path = path;
+#ifdef _WIN32
+  const std::u8string u8 = path.u8string();  // name(): UTF-8, as narrow paths are given
+  f->name.assign(u8.begin(), u8.end());
+#else
   f->name = path.string();
+#endif
   f->mode = std::string(mode);
   f->readable = m.readable;
   f->writable = m.writable;
@@ -770,6 +775,13 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   if (f->append && !f->stream) f->pos = st.st_size;
 #endif
   return file(std::move(f));
+}
+
+file open(std::string_view utf8_path, std::string_view mode, int buffering) {
+  const std::u8string u8(utf8_path.begin(), utf8_path.end());
+  file f = open(std::filesystem::path(u8), mode, buffering);
+  f.impl_->name = std::string(utf8_path);
+  return f;
 }
 
 }  // namespace stackless::io

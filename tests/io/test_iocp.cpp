@@ -342,18 +342,28 @@ BOOST_AUTO_TEST_CASE(thread_exit_with_a_pending_read) {
   BOOST_TEST(unwound_sleeper);
 }
 
-// A UTF-8 path names the file Windows knows by its UTF-16 name.
+// A UTF-8 path names the file Windows knows by its UTF-16 name, given as a std::filesystem::path
+// or as a narrow string (which std::filesystem::path alone would read in the ANSI code page).
 BOOST_AUTO_TEST_CASE(utf8_paths) {
   const std::string name = "\xc3\xa9t\xc3\xa9-\xe2\x82\xac.txt";  // "été-€.txt" in UTF-8
-  const auto p = iot::g_dir / std::filesystem::u8path(name);
+  const std::filesystem::path wide =
+      iot::g_dir / std::filesystem::path(L"\u00e9t\u00e9-\u20ac.txt");
   {
-    io::file f = io::open(p, "w");
+    io::file f = io::open(iot::g_dir / std::filesystem::u8path(name), "w");
     f.write("utf-8");
   }
-  BOOST_TEST(
-      std::filesystem::exists(iot::g_dir / std::filesystem::path(L"\u00e9t\u00e9-\u20ac.txt")));
-  io::file f = io::open(p);
-  BOOST_TEST(f.read() == "utf-8");
+  BOOST_TEST(std::filesystem::exists(wide));
+  std::filesystem::remove(wide);
+  const std::u8string dir8 = iot::g_dir.u8string();
+  const std::string narrow = std::string(dir8.begin(), dir8.end()) + "\\" + name;
+  {
+    io::file f = io::open(narrow, "w");
+    BOOST_TEST(f.name() == narrow);
+    f.write("utf-8 again");
+  }
+  BOOST_TEST(std::filesystem::exists(wide));
+  io::file f = io::open(narrow.c_str());
+  BOOST_TEST(f.read() == "utf-8 again");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

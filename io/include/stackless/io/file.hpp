@@ -139,6 +139,7 @@ class file {
 
  private:
   friend file open(const std::filesystem::path&, std::string_view, int);
+  friend file open(std::string_view, std::string_view, int);
   explicit file(std::unique_ptr<detail::file_impl> p) noexcept;
   detail::file_impl& live(const char* op) const;  // throws EBADF on a closed file
   std::unique_ptr<detail::file_impl> impl_;
@@ -154,5 +155,15 @@ class file {
 // Opening itself is a blocking system call of the thread. Throws std::invalid_argument for a bad
 // mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR, EEXIST, ...) naming the path.
 file open(const std::filesystem::path& path, std::string_view mode = "r", int buffering = -1);
+// open(utf8_path, ...): the same for a path given as a narrow string, which is UTF-8: on Windows
+// it is converted to UTF-16 for CreateFileW (std::filesystem::path would use the ANSI code
+// page); on POSIX the bytes are the name. name() returns the string as given.
+file open(std::string_view utf8_path, std::string_view mode = "r", int buffering = -1);
+inline file open(const char* utf8_path, std::string_view mode = "r", int buffering = -1) {
+  return open(std::string_view(utf8_path), mode, buffering);
+}
+inline file open(const std::string& utf8_path, std::string_view mode = "r", int buffering = -1) {
+  return open(std::string_view(utf8_path), mode, buffering);
+}
 
 }  // namespace stackless::io
