@@ -34,10 +34,13 @@ channel_callback set_channel_callback(channel_callback cb) {
 channel_callback get_channel_callback() { return tls_channel_cb; }
 
 channel_base::channel_base() : core_(new detail::channel_core) {}  // NOLINT: refcounted below
-channel_base::channel_base(detail::channel_core* c) noexcept : core_(c) { ++c->refs; }
+channel_base::channel_base(detail::channel_core* c) noexcept : core_(c) {
+  c->refs.fetch_add(1, std::memory_order_relaxed);
+}
 
 void channel_base::drop(detail::channel_core* c) noexcept {
-  if (c && --c->refs == 0) {
+  // acq_rel: the last owner sees every other handle's last use of the channel.
+  if (c && c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     std::unique_ptr<detail::channel_core> owned(c);
   }
 }
@@ -46,9 +49,17 @@ namespace detail {
 
 channel_core::~channel_core() { assert(waiters_.empty()); }
 
-void channel_core::cancel_wait(tasklet_impl* t) noexcept {
+bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
+  lock_.lock();
+  if (!is_queued(t)) {  // a partner on another thread completed it first
+    lock_.unlock();
+    return false;
+  }
   waiters_.erase(t);
-  balance_ += balance_ > 0 ? -1 : 1;
+  const int b = balance_.load(std::memory_order_relaxed);
+  balance_.store(b > 0 ? b - 1 : b + 1, std::memory_order_relaxed);
+  lock_.unlock();
+  return true;
 }
 
 [[gnu::cold, gnu::noinline]] static void run_callback(channel_core* c, int dir, bool will_block) {
@@ -69,24 +80,48 @@ tasklet_impl* channel_core::begin(int dir) {
   check_point();
   if (tls_in_channel_cb) [[unlikely]]
     throw error("Recursive channel call due to callbacks!");
+  if (tls_channel_cb) [[unlikely]] {
+    lock_.lock();
+    const bool will_block = !(balance_.load(std::memory_order_relaxed) * dir < 0);
+    lock_.unlock();
+    run_callback(this, dir, will_block);
+  }
+  lock_.lock();
   // A partner waits when the balance has the opposite sign of our direction.
-  tasklet_impl* partner = (balance_ * dir < 0) ? waiters_.head : nullptr;
-  if (tls_channel_cb) [[unlikely]]
-    run_callback(this, dir, partner == nullptr);
+  tasklet_impl* partner =
+      (balance_.load(std::memory_order_relaxed) * dir < 0) ? waiters_.head : nullptr;
   // A switch trap refuses only operations that would really switch (Stackless allows a send with
   // preference 1 to a waiting receiver: the caller just continues). A blocking operation checks
   // the trap in block(), after block_trap and closing, as slp_schedule_task comes last there.
-  if (partner && (schedule_all_ || preference_ == -dir)) throw_if_switch_trapped();
+  if (partner && (schedule_all_ || preference_ == -dir) && same_thread(partner)) {
+    try {
+      throw_if_switch_trapped();
+    } catch (...) {
+      lock_.unlock();
+      throw;
+    }
+  }
   return partner;
 }
 
 void channel_core::hand_off(tasklet_impl* partner, int dir) {
   assert(partner == waiters_.head);
   waiters_.pop_front();
-  balance_ += dir;  // one step toward 0
-  if (schedule_all_) [[unlikely]] {
+  balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
+  if (!same_thread(partner)) [[unlikely]] {
+    // Across threads the partner is made runnable in its own thread and we continue. It is
+    // handed over before the lock is released, so its own thread's cancel_wait() either finds
+    // it queued or finds its wake-up already in the remote queue.
+    unpark_remote(partner);
+    lock_.unlock();
+    return;
+  }
+  const bool all = schedule_all_;
+  const int pref = preference_;
+  lock_.unlock();
+  if (all) [[unlikely]] {
     unpark_append_and_schedule(partner);
-  } else if (preference_ == -dir) {
+  } else if (pref == -dir) {
     unpark_and_switch(partner);  // the partner's side is preferred: it runs now
   } else {
     unpark_append(partner);  // the caller continues
@@ -95,13 +130,19 @@ void channel_core::hand_off(tasklet_impl* partner, int dir) {
 
 void channel_core::block(int dir, void* slot) {
   tasklet_impl* self = current_impl();
-  if (block_trap_of(self)) [[unlikely]]
-    throw block_trap_error("this tasklet does not like to be blocked.");
-  if (closing_) [[unlikely]]
-    throw channel_closed();
-  throw_if_switch_trapped();
-  balance_ += dir;
-  park(*this, waiters_, slot, dir > 0 ? block_reason::channel_send : block_reason::channel_receive);
+  try {
+    if (block_trap_of(self)) [[unlikely]]
+      throw block_trap_error("this tasklet does not like to be blocked.");
+    if (closing_.load(std::memory_order_relaxed)) [[unlikely]]
+      throw channel_closed();
+    throw_if_switch_trapped();
+  } catch (...) {
+    lock_.unlock();
+    throw;
+  }
+  balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
+  park(*this, waiters_, slot, dir > 0 ? block_reason::channel_send : block_reason::channel_receive,
+       &lock_);
 }
 
 }  // namespace detail

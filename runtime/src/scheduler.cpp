@@ -16,8 +16,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <ostream>
 #include <string>
 
+#include "stackless/runtime/threads.hpp"
 #include "switch_context.hpp"
 #include "tasklet_impl.hpp"
 
@@ -156,7 +159,21 @@ void ring_insert_before(scheduler& s, tasklet_impl* pos, tasklet_impl* t) noexce
   t->link = link_kind::ring;
   ++s.runcount;
 }
-void ring_append(scheduler& s, tasklet_impl* t) noexcept { ring_insert_before(s, s.current, t); }
+// ring_append(s, t): "append to the end of the run queue". Normally that is just before current;
+// while current is out of the ring (transiently, inside park/finish), appends queue up behind
+// ring_head instead.
+void ring_append(scheduler& s, tasklet_impl* t) noexcept {
+  if (s.current->link == link_kind::ring) [[likely]] {
+    ring_insert_before(s, s.current, t);
+  } else if (s.runcount == 0) {
+    t->next = t->prev = t;
+    t->link = link_kind::ring;
+    s.runcount = 1;
+    s.ring_head = t;
+  } else {
+    ring_insert_before(s, s.ring_head, t);
+  }
+}
 void ring_unlink(scheduler& s, tasklet_impl* t) noexcept {
   if (t->next == t) {
     // the last one: the ring becomes empty (only transiently: someone is put back at once)
@@ -216,6 +233,7 @@ void delete_impl(tasklet_impl* t) noexcept {
 
 // ---- switching ------------------------------------------------------------------------------
 void tasklet_entry(ctx::transfer_t t) noexcept;
+void drain_remote(scheduler& s);
 
 // reap_orphan(s, t): t has just paused itself (schedule_remove(), switch_to()) while no handle
 // names it, so nobody can ever insert it again. Kill it now, from the tasklet that resumed, so
@@ -265,6 +283,9 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
     if (from->link == link_kind::none && from->alive && !from->is_main) [[unlikely]]
       reap_orphan(s, from);
   }
+  // Work handed over by other threads joins the run queue at switch points.
+  if (s.remote_pending.load(std::memory_order_relaxed)) [[unlikely]]
+    drain_remote(s);
 }
 
 // Per-tasklet C++ exception-handling state. The Itanium ABI keeps, per thread, the stack of
@@ -355,18 +376,177 @@ void prepare_stack(scheduler& s, tasklet_impl* t) {
 }
 
 // cancel_block(t): takes a blocked t off its wait owner (the owner restores its accounting).
-void cancel_block(tasklet_impl* t) noexcept {
+// Returns false when a partner on another thread completed t's operation first: t is then on its
+// way back through this scheduler's remote queue (see ensure_unblocked).
+bool cancel_block(tasklet_impl* t) noexcept {
   wait_owner* o = t->owner;
-  o->cancel_wait(t);
+  if (!o->cancel_wait(t)) return false;
   t->owner = nullptr;
   t->slot = nullptr;
   t->reason = block_reason::none;
   t->next = t->prev = nullptr;
   t->link = link_kind::none;
+  return true;
 }
 
 tasklet_impl* watchdog_or_main(scheduler& s) noexcept {
   return s.watchdogs.empty() ? s.main_t : s.watchdogs.back();
+}
+
+// ---- Threads ------------------------------------------------------------------------------
+// Every thread has its own scheduler; tasklets never migrate. Another thread hands work to a
+// scheduler through its remote queue: "make this blocked tasklet runnable" (a channel partner
+// completed its operation), "throw into this tasklet" (a kill from another thread), or "run
+// this call" (worker_pool::spawn). The owner takes the queue in at switch points (on_resume)
+// and whenever it runs out of work. A thread whose tasklets are all blocked sleeps in
+// thread_block_wait() while some other thread is still active (could wake it) instead of
+// raising deadlock (Stackless's thread-block rule); g_active counts the schedulers that are not
+// asleep there. All of it is guarded by g_threads_mu.
+std::mutex g_threads_mu;
+int g_active = 0;
+std::vector<scheduler*> g_live;
+
+void drop_item(remote_item& it) noexcept {
+  if (it.t) release(it.t);
+  it.t = nullptr;
+}
+
+// push_remote(target, item): queues item for target's thread and wakes that thread.
+void push_remote(scheduler* target, remote_item&& it) {
+  std::lock_guard lk(g_threads_mu);
+  if (std::find(g_live.begin(), g_live.end(), target) == g_live.end()) {
+    drop_item(it);  // that thread has ended; its tasklets are dead
+    return;
+  }
+  target->remote_q.push_back(std::move(it));
+  target->remote_pending.store(true, std::memory_order_release);
+  if (target->thread_blocked) {
+    target->thread_blocked = false;
+    ++g_active;  // counted active from now on, so nobody declares a deadlock meanwhile
+    target->wake_cv.notify_one();
+  }
+  if (target->idle_waker) target->idle_waker(target->idle_waker_ctx);
+}
+
+// ensure_unblocked(s, t): t was blocked; after this it is not in any wait queue. If a partner on
+// another thread got to it first, its "ready" item is already in our remote queue (the partner
+// pushes it while still holding the owner's lock, which cancel_wait took after it): take it in.
+void ensure_unblocked(scheduler& s, tasklet_impl* t) {
+  if (t->link == link_kind::wait && !cancel_block(t)) drain_remote(s);
+}
+
+void apply_bomb(scheduler& s, tasklet_impl* t, std::exception_ptr e) {
+  if (!t->alive || t->finished) return;
+  t->bomb = std::move(e);
+  ensure_unblocked(s, t);
+  if (t->link == link_kind::none) ring_append(s, t);
+}
+
+void drain_remote(scheduler& s) {
+  std::vector<remote_item> items;
+  {
+    std::lock_guard lk(g_threads_mu);
+    items.swap(s.remote_q);
+    s.remote_pending.store(false, std::memory_order_relaxed);
+  }
+  for (auto& it : items) {
+    tasklet_impl* t = it.t;
+    switch (it.kind) {
+      case remote_item::ready:
+        // acquire (via g_threads_mu): the partner's writes into t's slot are visible.
+        t->owner = nullptr;
+        t->slot = nullptr;
+        t->reason = block_reason::none;
+        t->link = link_kind::none;
+        ring_append(s, t);
+        break;
+      case remote_item::bomb:
+        apply_bomb(s, t, std::move(it.error));
+        break;
+      case remote_item::call:
+        try {
+          it.fn();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "stackless: remote call failed: %s\n", e.what());
+        } catch (...) {
+          std::fprintf(stderr, "stackless: remote call failed\n");
+        }
+        break;
+    }
+    drop_item(it);
+  }
+}
+
+// give_up_all(): called with g_threads_mu held when no scheduler is active any more. Everyone
+// asleep in thread_block_wait() is woken to find that nobody can wake them: each then revives
+// its watchdog or raises deadlock, instead of sleeping forever. Counted active again, as they run.
+void give_up_all() {
+  if (g_active > 0) return;
+  for (scheduler* o : g_live) {
+    if (o->thread_blocked && o->in_block_wait) {
+      o->thread_blocked = false;
+      o->give_up = true;
+      ++g_active;
+      o->wake_cv.notify_one();
+    }
+  }
+}
+
+// thread_block_wait(s): sleeps until another thread hands this one work. Returns false when no
+// other thread is active, i.e. nobody could ever wake us (then every sleeper is told so too).
+bool thread_block_wait(scheduler& s) {
+  std::unique_lock lk(g_threads_mu);
+  if (!s.remote_q.empty()) return true;
+  if (g_active <= 1) {
+    --g_active;
+    give_up_all();  // they would wait for us, and we give up
+    ++g_active;
+    return false;
+  }
+  s.thread_blocked = true;
+  s.in_block_wait = true;
+  --g_active;
+  s.wake_cv.wait(lk, [&] { return !s.thread_blocked; });
+  s.in_block_wait = false;
+  if (s.give_up && s.remote_q.empty()) {
+    s.give_up = false;
+    return false;
+  }
+  s.give_up = false;
+  return true;
+}
+
+// when_idle(s, self, finishing): the ring is empty and self has left it (blocking, pausing or
+// finishing). Returns the tasklet to switch to, linked in the ring: one another thread made
+// runnable, or the revived watchdog/main (docs/semantics.md §1.10 and §1.11). Returns self when
+// another thread made self itself runnable again meanwhile. Throws deadlock_error when nothing
+// can ever run (after undoing self's wait); a finishing tasklet instead wakes a blocked main with
+// the "main tasklet is receiving without a sender available." error.
+tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
+  for (;;) {
+    if (s.remote_pending.load(std::memory_order_acquire)) drain_remote(s);
+    if (!finishing && self->link == link_kind::ring) return self;
+    if (s.runcount > 0) return s.ring_head;
+    tasklet_impl* w = watchdog_or_main(s);
+    const bool revivable = w != self && w->link != link_kind::wait;
+    if (revivable && !w->threadblock_run) break;
+    if (thread_block_wait(s)) continue;
+    if (revivable) break;
+    if (finishing) {
+      // Main is blocked and nobody anywhere can complete its operation.
+      const bool sending = w->reason == block_reason::channel_send;
+      if (!cancel_block(w)) continue;  // completed by another thread after all
+      w->bomb = std::make_exception_ptr(deadlock_error(
+          sending ? "the main tasklet is sending without a receiver available."
+                  : "the main tasklet is receiving without a sender available."));
+      break;
+    }
+    if (self->link == link_kind::wait && !cancel_block(self)) continue;
+    throw deadlock_error(kDeadlock);
+  }
+  tasklet_impl* w = watchdog_or_main(s);
+  ring_append(s, w);
+  return w;
 }
 
 // finish(s, self, err): the end of a tasklet; never returns.
@@ -396,7 +576,7 @@ tasklet_impl* watchdog_or_main(scheduler& s) noexcept {
   if (err) {
     // Deliver to the innermost watchdog (or main): woken at once, ahead of everyone else.
     w->bomb = err;
-    if (w->link == link_kind::wait) cancel_block(w);
+    ensure_unblocked(s, w);
     if (w->link == link_kind::ring) {
       if (w == after) after = (s.runcount == 1) ? nullptr : w->next;
       ring_unlink(s, w);
@@ -410,19 +590,8 @@ tasklet_impl* watchdog_or_main(scheduler& s) noexcept {
     }
     next = w;
   } else if (ring_empty) {
-    // Nothing left to run: revive the watchdog (or main). Main blocked on a channel learns that
-    // nobody is left to complete its operation.
-    if (w->link == link_kind::wait) {
-      const bool sending = w->reason == block_reason::channel_send;
-      cancel_block(w);
-      w->bomb = std::make_exception_ptr(deadlock_error(
-          sending ? "the main tasklet is sending without a receiver available."
-                  : "the main tasklet is receiving without a sender available."));
-    }
-    w->next = w->prev = w;
-    w->link = link_kind::ring;
-    ++s.runcount;
-    next = w;
+    // Nothing left to run here: revive the watchdog (or main), or wait for another thread.
+    next = when_idle(s, self, true);
   } else {
     next = after;
   }
@@ -450,17 +619,14 @@ void tasklet_entry(ctx::transfer_t tr) noexcept {
   finish(s, self, std::move(err));
 }
 
-// leave_last(s, self): self, already out of the ring, was the last runnable tasklet. Revives the
-// watchdog (or main) and switches to it, or throws deadlock_error when there is nobody to revive
-// (self is main, or main is itself blocked). The caller restores self on a throw.
+// leave_last(s, self): self, already out of the ring, was the last runnable tasklet. Switches to
+// whatever when_idle() finds (the revived watchdog or main, or work from another thread), or
+// throws deadlock_error; the caller restores self on a throw.
 void leave_last(scheduler& s, tasklet_impl* self) {
-  tasklet_impl* w = watchdog_or_main(s);
-  if (w == self || w->link == link_kind::wait) throw deadlock_error(kDeadlock);
-  w->next = w->prev = w;
-  w->link = link_kind::ring;
-  ++s.runcount;
-  s.current = w;
-  jump(s, self, w);
+  tasklet_impl* next = when_idle(s, self, false);
+  if (next == self) return;  // made runnable again by another thread before we switched
+  s.current = next;
+  jump(s, self, next);
 }
 
 void relink_alone(scheduler& s, tasklet_impl* self) noexcept {
@@ -527,9 +693,13 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
   runcount = 1;
   thread_context_init();
   install_overflow_handler();
+  std::lock_guard lk(g_threads_mu);
+  g_live.push_back(this);
+  ++g_active;
 }
 
 scheduler::~scheduler() {
+  drain_remote(*this);
   // Kill every tasklet still alive so its destructors run (forced unwind), as Stackless kills
   // tasklets with C state when they are collected. A tasklet that survives 10 kills is leaked.
   for (int attempt = 0; attempt < 10 && all_head; ++attempt) {
@@ -549,6 +719,15 @@ scheduler::~scheduler() {
     std::fprintf(stderr, "stackless: %zu tasklet(s) refused to die at thread exit; leaked\n",
                  alive_count);
   }
+  std::vector<remote_item> leftovers;
+  {
+    std::lock_guard lk(g_threads_mu);
+    g_live.erase(std::find(g_live.begin(), g_live.end(), this));
+    if (!thread_blocked) --g_active;
+    give_up_all();  // a thread that ends can't wake anybody any more
+    leftovers.swap(remote_q);
+  }
+  for (auto& it : leftovers) drop_item(it);
 #ifdef STACKLESS_TSAN
   main_t->tsan_fiber = nullptr;  // the thread's own fiber is not ours to destroy
 #endif
@@ -661,6 +840,7 @@ void setup_tasklet(tasklet_impl* t, arg_pack_base* args) {
 
 // ---- wait queues ----------------------------------------------------------------------------
 void wait_queue::push_back(tasklet_impl* t) noexcept {
+  t->queued = true;
   t->next = nullptr;
   t->prev = tail;
   if (tail) tail->next = t;
@@ -673,6 +853,7 @@ tasklet_impl* wait_queue::pop_front() noexcept {
   if (head) head->prev = nullptr;
   else tail = nullptr;
   t->next = t->prev = nullptr;
+  t->queued = false;
   return t;
 }
 void wait_queue::erase(tasklet_impl* t) noexcept {
@@ -681,6 +862,7 @@ void wait_queue::erase(tasklet_impl* t) noexcept {
   if (t->next) t->next->prev = t->prev;
   else tail = t->prev;
   t->next = t->prev = nullptr;
+  t->queued = false;
 }
 
 tasklet_impl* current_impl() { return sched().current; }
@@ -688,6 +870,7 @@ bool block_trap_of(const tasklet_impl* t) noexcept { return t->block_trap; }
 bool is_main_impl(const tasklet_impl* t) noexcept { return t->is_main; }
 void* wait_slot(tasklet_impl* t) noexcept { return t->slot; }
 wait_owner* waiting_on(const tasklet_impl* t) noexcept { return t->owner; }
+bool is_queued(const tasklet_impl* t) noexcept { return t->queued; }
 
 void throw_if_switch_trapped() {
   if (sched().trap > 0) throw_trap();
@@ -706,7 +889,7 @@ void check_point() {
   fire_interrupt(s);
 }
 
-void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason) {
+void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason, spinlock* lock) {
   scheduler& s = *tls_sched;
   tasklet_impl* self = s.current;
   tasklet_impl* next = self->next;
@@ -717,18 +900,20 @@ void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason) {
     next->prev = self->prev;
   }
   --s.runcount;
-  q.push_back(self);
   self->link = link_kind::wait;
   self->owner = &owner;
   self->slot = slot;
   self->reason = reason;
+  q.push_back(self);
+  // From here a partner on another thread may complete us; it hands us back through our remote
+  // queue, which only this thread reads, so nothing runs us before we have switched away.
+  if (lock) lock->unlock();
   if (last) {
     // The last runnable tasklet wants to block (docs/semantics.md §1.10).
     try {
       leave_last(s, self);
     } catch (...) {
-      cancel_block(self);  // the operation is undone: balance as before
-      relink_alone(s, self);
+      relink_alone(s, self);  // when_idle undid the wait: balance as before
       throw;
     }
   } else {
@@ -763,6 +948,30 @@ void unpark_append_and_schedule(tasklet_impl* t) {
   tasklet_impl* self = s.current;
   switch_current(s, self->next);
   take_bomb(self);
+}
+
+bool same_thread(const tasklet_impl* t) noexcept { return t->sched == tls_sched; }
+
+void unpark_remote(tasklet_impl* t) {
+  retain(t);  // the item's reference: t stays valid until its thread takes it in
+  remote_item it{remote_item::ready, t, nullptr, true, {}};
+  push_remote(t->sched, std::move(it));
+}
+
+void set_idle_waker(void (*f)(void*), void* ctx) {
+  scheduler& s = sched();
+  std::lock_guard lk(g_threads_mu);
+  s.idle_waker = f;
+  s.idle_waker_ctx = ctx;
+}
+
+bool remote_work_pending() noexcept {
+  return tls_sched && tls_sched->remote_pending.load(std::memory_order_acquire);
+}
+
+void post_call(scheduler* target, unique_function fn) {
+  remote_item it{remote_item::call, nullptr, nullptr, true, std::move(fn)};
+  push_remote(target, std::move(it));
 }
 
 }  // namespace detail
@@ -833,6 +1042,14 @@ void tasklet::kill(bool pending) {
 
 void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   tasklet_impl* t = checked();
+  if (t->sched != detail::tls_sched && t->sched) {
+    // A tasklet of another thread: the exception is handed to its thread, where the tasklet is
+    // unblocked and made runnable (pending semantics: the caller never switches to it).
+    detail::retain(t);
+    detail::remote_item it{detail::remote_item::bomb, t, std::move(e), true, {}};
+    detail::push_remote(t->sched, std::move(it));
+    return;
+  }
   detail::check_thread(t);
   // Stackless's throw(None) is a TypeError. Here a null exception_ptr would be undefined
   // behaviour for rethrow_exception, and as a bomb it would just run the target.
@@ -851,7 +1068,7 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   }
   if (!pending && s.trap > 0) detail::throw_trap();
   t->bomb = std::move(e);
-  if (t->link == link_kind::wait) detail::cancel_block(t);
+  detail::ensure_unblocked(s, t);
   if (pending) {
     if (t->link == link_kind::none) detail::ring_append(s, t);
     return;
@@ -919,6 +1136,8 @@ tasklet& tasklet::set_stack_size(std::size_t bytes) {
 void run() {
   scheduler& s = detail::sched();
   tasklet_impl* self = s.current;
+  if (s.remote_pending.load(std::memory_order_acquire)) [[unlikely]]
+    detail::drain_remote(s);  // tasklets other threads made runnable take part in this run
   if (self->next == self) return;  // nothing else runnable
   if (s.trap > 0) detail::throw_trap();
   tasklet_impl* next = self->next;
@@ -1013,6 +1232,11 @@ void schedule_remove() {
   detail::take_bomb(self);
 }
 
+std::ostream& operator<<(std::ostream& os, const tasklet& t) {
+  if (!t) return os << "<tasklet null>";
+  return os << "<tasklet " << t.id() << " '" << t.name() << "'>";
+}
+
 tasklet getcurrent() { return tasklet::from_impl(detail::sched().current); }
 tasklet getmain() { return tasklet::from_impl(detail::sched().main_t); }
 int getruncount() noexcept {
@@ -1066,5 +1290,125 @@ stack_stats get_stack_stats() noexcept {
 std::size_t alive_tasklets() noexcept {
   return detail::tls_sched ? detail::tls_sched->alive_count : 0;
 }
+
+}  // namespace stackless
+
+// ---- threads: run(thread_block) and worker_pool -------------------------------------------
+
+namespace stackless {
+
+void run(thread_block_t) {
+  scheduler& s = detail::sched();
+  tasklet_impl* self = s.current;
+  for (;;) {
+    if (s.remote_pending.load(std::memory_order_acquire)) detail::drain_remote(s);
+    if (self->next != self) break;
+    if (!detail::thread_block_wait(s)) return;  // nobody else can ever give us work
+  }
+  const bool old = std::exchange(self->threadblock_run, true);
+  struct reset_t {
+    tasklet_impl* t;
+    bool old;
+    ~reset_t() { t->threadblock_run = old; }
+  } reset{self, old};
+  run();
+}
+
+struct worker_pool::state {
+  std::vector<std::thread> threads;
+  std::vector<scheduler*> scheds;  // guarded by g_threads_mu
+  std::condition_variable cv;      // a worker registered or went idle
+  bool stop = false;
+  std::exception_ptr first_error;
+  std::atomic<unsigned> next{0};
+};
+
+namespace {
+void worker_main(worker_pool::state* ps, unsigned i);
+}
+
+worker_pool::worker_pool(unsigned n) : st_(std::make_unique<state>()) {
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  st_->scheds.assign(n, nullptr);
+  for (unsigned i = 0; i < n; ++i) st_->threads.emplace_back(worker_main, st_.get(), i);
+  std::unique_lock lk(detail::g_threads_mu);
+  st_->cv.wait(lk, [&] {
+    return std::all_of(st_->scheds.begin(), st_->scheds.end(), [](auto* p) { return p; });
+  });
+}
+
+worker_pool::~worker_pool() {
+  try {
+    join();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stackless: worker_pool: uncaught exception in a worker: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "stackless: worker_pool: uncaught exception in a worker\n");
+  }
+}
+
+unsigned worker_pool::size() const noexcept { return static_cast<unsigned>(st_->scheds.size()); }
+unsigned worker_pool::next_worker() noexcept {
+  return st_->next.fetch_add(1, std::memory_order_relaxed) % size();
+}
+
+void worker_pool::post(unsigned worker, detail::unique_function fn) {
+  if (worker >= size()) throw std::out_of_range("worker_pool: no worker " + std::to_string(worker));
+  if (st_->threads.empty()) throw std::logic_error("worker_pool: already joined");
+  detail::post_call(st_->scheds[worker], std::move(fn));
+}
+
+void worker_pool::join() {
+  if (st_->threads.empty()) return;
+  {
+    std::unique_lock lk(detail::g_threads_mu);
+    // Quiescent: every worker asleep with nothing queued for it.
+    st_->cv.wait(lk, [&] {
+      return std::all_of(st_->scheds.begin(), st_->scheds.end(),
+                         [](scheduler* s) { return s->thread_blocked && s->remote_q.empty(); });
+    });
+    st_->stop = true;
+    for (scheduler* s : st_->scheds) s->wake_cv.notify_one();
+  }
+  for (auto& t : st_->threads) t.join();
+  st_->threads.clear();
+  if (st_->first_error) std::rethrow_exception(std::exchange(st_->first_error, nullptr));
+}
+
+namespace {
+void worker_main(worker_pool::state* ps, unsigned i) {
+  scheduler& s = detail::sched();
+  {
+    std::lock_guard lk(detail::g_threads_mu);
+    ps->scheds[i] = &s;
+    ps->cv.notify_all();
+  }
+  for (;;) {
+    if (s.remote_pending.load(std::memory_order_acquire)) detail::drain_remote(s);
+    if (s.runcount > 1) {
+      try {
+        run();
+      } catch (...) {
+        std::lock_guard lk(detail::g_threads_mu);
+        if (!ps->first_error) ps->first_error = std::current_exception();
+      }
+      continue;
+    }
+    std::unique_lock lk(detail::g_threads_mu);
+    if (!s.remote_q.empty()) continue;
+    if (ps->stop) break;
+    s.thread_blocked = true;
+    --detail::g_active;
+    detail::give_up_all();  // if we were the last one active, sleepers can't be woken
+    ps->cv.notify_all();
+    s.wake_cv.wait(lk, [&] { return !s.thread_blocked || ps->stop; });
+    if (s.thread_blocked) {  // woken by stop, not by work
+      s.thread_blocked = false;
+      ++detail::g_active;
+    }
+  }
+  // Leaving the thread destroys its scheduler, which kills whatever is still blocked.
+}
+}  // namespace
 
 }  // namespace stackless

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -71,6 +72,8 @@ struct tasklet_impl {
   bool is_main = false;
   bool atomic = false;
   bool block_trap = false;
+  bool queued = false;
+  bool threadblock_run = false;  // inside run(thread_block) as a watchdog   // in a wait queue; guarded by the owner's lock when it is shared
   block_reason reason = block_reason::none;
   wait_owner* owner = nullptr;  // what it is blocked on (link == wait)
   void* slot = nullptr;         // the owner's per-wait data
@@ -94,13 +97,37 @@ struct tasklet_impl {
 #endif
 };
 
+// remote_item: work another thread hands to this scheduler (see "Threads" in scheduler.cpp).
+struct remote_item {
+  enum kind_t : std::uint8_t { ready, bomb, call } kind;
+  tasklet_impl* t = nullptr;  // ready/bomb: holds one handle reference
+  std::exception_ptr error;   // bomb
+  bool pending = true;        // bomb
+  unique_function fn;         // call: run on the scheduler's thread (in its main tasklet)
+};
+
 struct scheduler {
   scheduler();
   ~scheduler();
 
+  // ---- cross-thread state: every field in this block is guarded by g_threads_mu -------------
+  std::vector<remote_item> remote_q;
+  std::condition_variable wake_cv;
+  bool thread_blocked = false;    // asleep: in thread_block_wait() or a worker's idle wait
+  bool in_block_wait = false;     // asleep in thread_block_wait() (not a worker's idle wait)
+  bool give_up = false;           // woken because no thread is left that could wake it
+  void (*idle_waker)(void*) = nullptr;  // called when remote work arrives (the io poller's wake)
+  void* idle_waker_ctx = nullptr;
+  // release: a pusher's remote_q contents are visible to the owner once it sees the flag.
+  std::atomic<bool> remote_pending{false};
+  // --------------------------------------------------------------------------------------
+
   tasklet_impl* main_t = nullptr;
   tasklet_impl* current = nullptr;
   int runcount = 0;
+  // While current has left the ring (it is blocking, finishing or being switched away from) and
+  // something is appended, the ring has no current to hang off: ring_head is its first member.
+  tasklet_impl* ring_head = nullptr;
   std::vector<tasklet_impl*> watchdogs;
   stack_pool stacks;
   std::size_t default_stack;

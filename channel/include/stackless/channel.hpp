@@ -11,6 +11,7 @@
 // close() only refuses new blockers: it never wakes anyone, and waiting partners still complete.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -55,6 +56,11 @@ struct recv_slot {
   bool done = false;              // a sender handed something over
 };
 
+// channel_core: the untyped channel. Its state is guarded by lock_, a spinlock, because a channel
+// may be shared between threads; uncontended (one thread) that costs one atomic exchange per
+// operation. An operation is: begin() (takes the lock, returns the waiting partner or null), the
+// typed value transfer into or out of the partner's slot, then hand_off() or block(), which
+// release the lock before anything switches. abort_op() releases it if the transfer throws.
 class channel_core final : public wait_owner {
  public:
   channel_core() = default;
@@ -62,39 +68,56 @@ class channel_core final : public wait_owner {
   channel_core& operator=(const channel_core&) = delete;
   ~channel_core();
 
-  int balance() const noexcept { return balance_; }
+  int balance() const noexcept { return balance_.load(std::memory_order_relaxed); }
   int preference() const noexcept { return preference_; }
-  void set_preference(int p) noexcept { preference_ = p > 0 ? 1 : (p < 0 ? -1 : 0); }
+  void set_preference(int p) noexcept {
+    lock_.lock();
+    preference_ = p > 0 ? 1 : (p < 0 ? -1 : 0);
+    lock_.unlock();
+  }
   bool schedule_all() const noexcept { return schedule_all_; }
-  void set_schedule_all(bool f) noexcept { schedule_all_ = f; }
-  bool closing() const noexcept { return closing_; }
-  bool closed() const noexcept { return closing_ && balance_ == 0; }
-  void close() noexcept { closing_ = true; }
-  void open() noexcept { closing_ = false; }
-  tasklet_impl* queue_head() const noexcept { return waiters_.head; }
+  void set_schedule_all(bool f) noexcept {
+    lock_.lock();
+    schedule_all_ = f;
+    lock_.unlock();
+  }
+  bool closing() const noexcept { return closing_.load(std::memory_order_relaxed); }
+  bool closed() const noexcept { return closing() && balance() == 0; }
+  // close()/open() never wake anyone (Stackless): they only change what a new blocker sees.
+  void close() noexcept { closing_.store(true, std::memory_order_relaxed); }
+  void open() noexcept { closing_.store(false, std::memory_order_relaxed); }
+  tasklet_impl* queue_head() noexcept {
+    lock_.lock();
+    tasklet_impl* h = waiters_.head;
+    lock_.unlock();
+    return h;
+  }
 
-  // begin(dir) runs the check point and the channel callback. Returns the waiting partner of the
-  // opposite direction (still linked), or null when the caller must block.
+  // begin(dir) runs the check point and the channel callback, then takes the lock. Returns the
+  // waiting partner of the opposite direction (still linked), or null when the caller must block.
   tasklet_impl* begin(int dir);
   // hand_off(partner, dir): unlinks the partner, whose slot the caller has already filled (or
-  // emptied), and applies the preference rule. May switch away and come back.
+  // emptied), releases the lock and applies the preference rule (or, for a partner of another
+  // thread, makes it runnable there). May switch away and come back.
   void hand_off(tasklet_impl* partner, int dir);
   // block(dir, slot): blocks the caller (refusing with block_trap_error, channel_closed or
-  // deadlock_error as Stackless does) until a partner completes the operation.
+  // deadlock_error as Stackless does) until a partner completes the operation. Releases the lock.
   void block(int dir, void* slot);
+  void abort_op() noexcept { lock_.unlock(); }
 
   static void* slot_of(tasklet_impl* t) noexcept { return wait_slot(t); }
 
-  std::size_t refs = 1;  // handles; a blocked tasklet holds one too (see channel_base)
+  std::atomic<std::size_t> refs{1};  // handles; a blocked tasklet holds one too (see pin)
 
-  void cancel_wait(tasklet_impl* t) noexcept override;
+  bool cancel_wait(tasklet_impl* t) noexcept override;
 
  private:
+  spinlock lock_;
   wait_queue waiters_;
-  int balance_ = 0;
+  std::atomic<int> balance_{0};  // written under lock_; read without it by balance()
   int preference_ = -1;
   bool schedule_all_ = false;
-  bool closing_ = false;
+  std::atomic<bool> closing_{false};
 };
 
 }  // namespace detail
@@ -119,7 +142,9 @@ class channel_base {
     return a.core_ == b.core_;
   }
 
-  channel_base(const channel_base& o) noexcept : core_(o.core_) { ++core_->refs; }
+  channel_base(const channel_base& o) noexcept : core_(o.core_) {
+    core_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
   channel_base& operator=(const channel_base& o) noexcept {
     channel_base tmp(o);
     std::swap(core_, tmp.core_);
@@ -137,7 +162,9 @@ class channel_base {
 
   // Keeps the channel alive while the current tasklet is blocked on it.
   struct pin {
-    explicit pin(detail::channel_core* c) noexcept : c_(c) { ++c_->refs; }
+    explicit pin(detail::channel_core* c) noexcept : c_(c) {
+      c_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
     ~pin() { drop(c_); }
     detail::channel_core* c_;
   };
@@ -158,7 +185,12 @@ class channel : public channel_base {
     detail::tasklet_impl* r = core_->begin(+1);
     if (r) {
       auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
-      static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
+      try {
+        static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
+      } catch (...) {
+        core_->abort_op();
+        throw;
+      }
       slot->done = true;
       core_->hand_off(r, +1);
       return;
@@ -179,9 +211,15 @@ class channel : public channel_base {
         core_->hand_off(s, -1);
         std::rethrow_exception(e);
       }
-      T v(std::move(*static_cast<T*>(slot->value)));
+      std::optional<T> v;
+      try {
+        v.emplace(std::move(*static_cast<T*>(slot->value)));
+      } catch (...) {
+        core_->abort_op();
+        throw;
+      }
       core_->hand_off(s, -1);
-      return v;
+      return std::move(*v);
     }
     std::optional<T> out;
     detail::recv_slot r{&out, nullptr, false};

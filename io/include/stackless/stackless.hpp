@@ -7,3 +7,4 @@
 #include "stackless/io/sleep.hpp"
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/tasklet.hpp"
+#include "stackless/runtime/threads.hpp"

@@ -4,6 +4,7 @@
 // woken by the deadlock rules. (Go's gopark/goready, libdill's dill_wait/dill_trigger.)
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 
@@ -14,12 +15,31 @@ namespace stackless::detail {
 // block_reason: why a tasklet is parked (diagnostics, deadlock messages).
 enum class block_reason : std::uint8_t { none, channel_send, channel_receive };
 
+// spinlock: guards a wait owner that tasklets of several threads use (a channel). Uncontended it
+// costs one atomic exchange; critical sections are a few dozen instructions and never switch.
+class spinlock {
+ public:
+  void lock() noexcept {
+    // acquire: the owner's queue and slots written under the lock by the previous holder are
+    // visible to us.
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  // release: our writes to the queue, the balance and the partner's slot are published.
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
 // wait_owner: the object a parked tasklet waits on.
 struct wait_owner {
   // cancel_wait(t) unlinks t from the owner's wait queue and restores the owner's accounting
-  // (a channel's balance). Called by the runtime with t parked on this owner; t must not be
-  // woken by the owner afterwards.
-  virtual void cancel_wait(tasklet_impl* t) noexcept = 0;
+  // (a channel's balance), taking the owner's lock. Returns false when t is no longer queued:
+  // a partner on another thread has already completed t's operation and handed t back to its
+  // scheduler (it will become runnable there). Called on t's own thread.
+  virtual bool cancel_wait(tasklet_impl* t) noexcept = 0;
 
  protected:
   ~wait_owner() = default;
@@ -28,6 +48,7 @@ struct wait_owner {
 // wait_queue: a FIFO of parked tasklets, threaded through the tasklets' own next/prev links
 // (so tasklet::next() walks a channel's queue, as in Stackless). Not thread-safe.
 struct wait_queue {
+  // push_back/pop_front/erase maintain the tasklet's `queued` flag (read by cancel_wait).
   tasklet_impl* head = nullptr;
   tasklet_impl* tail = nullptr;
   bool empty() const noexcept { return head == nullptr; }
@@ -44,6 +65,7 @@ bool block_trap_of(const tasklet_impl* t) noexcept;
 bool is_main_impl(const tasklet_impl* t) noexcept;
 void* wait_slot(tasklet_impl* t) noexcept;  // opaque per-wait data of the owner
 wait_owner* waiting_on(const tasklet_impl* t) noexcept;
+bool is_queued(const tasklet_impl* t) noexcept;  // in a wait queue (read under the owner's lock)
 
 // check_point(): a check point for a budgeted run() and the switch trap bookkeeping. Called at
 // the start of every channel operation. May switch away (budget interrupt) and come back later.
@@ -57,7 +79,10 @@ void throw_if_switch_trapped();
 // it with unpark_*(). If the deadlock rules forbid blocking, it calls owner.cancel_wait(current)
 // and throws deadlock_error. If the tasklet is killed or thrown into while parked, the runtime
 // calls owner.cancel_wait() first and park() throws that exception. Main may park without run().
-void park(wait_owner& owner, wait_queue& queue, void* slot, block_reason reason);
+// `lock`, when given, is the owner's lock, held by the caller; park() releases it once the tasklet
+// is in the queue (before switching away), so a partner on another thread can complete it.
+void park(wait_owner& owner, wait_queue& queue, void* slot, block_reason reason,
+          spinlock* lock = nullptr);
 
 // Waking a parked tasklet t (already unlinked from the owner's queue by the caller):
 // unpark_append(t): t goes to the end of the run queue; the caller continues.
@@ -68,5 +93,18 @@ void unpark_and_switch(tasklet_impl* t);
 
 // Stackless's "schedule_all": t to the end of the run queue, then the caller yields.
 void unpark_append_and_schedule(tasklet_impl* t);
+
+// same_thread(t): t belongs to the calling thread's scheduler.
+bool same_thread(const tasklet_impl* t) noexcept;
+// unpark_remote(t): t (unlinked from its queue under the owner's lock, which the caller still
+// holds) belongs to another thread: it is made runnable there, and that thread is woken if it
+// sleeps. The caller continues; preference does not apply across threads (as in Stackless).
+void unpark_remote(tasklet_impl* t);
+
+// For the I/O poller, which sleeps in the kernel instead of the scheduler's condition variable:
+// set_idle_waker(f, ctx) makes remote work call f(ctx) (from any thread) to interrupt that sleep;
+// remote_work_pending() tells whether such work is waiting to be taken in (by schedule()).
+void set_idle_waker(void (*f)(void*), void* ctx);
+bool remote_work_pending() noexcept;
 
 }  // namespace stackless::detail

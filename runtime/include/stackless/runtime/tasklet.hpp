@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -146,6 +147,9 @@ class tasklet {
   detail::tasklet_impl* checked() const;
   detail::tasklet_impl* impl_ = nullptr;
 };
+
+// Prints "<tasklet 7 'name'>" (or "<tasklet null>"), for diagnostics and test failures.
+std::ostream& operator<<(std::ostream& os, const tasklet& t);
 
 // ---- scheduler: free functions (Stackless module functions) --------------------------------
 

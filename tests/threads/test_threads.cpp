@@ -1,0 +1,328 @@
+// Threads: one scheduler per thread, channels between threads, the thread-block rule, kills and
+// exceptions across threads, and worker_pool (docs/semantics.md §1.10 last row, §1.11).
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fixture.hpp"
+
+using namespace stackless;
+using namespace std::chrono_literals;
+
+namespace {
+// Counts live instances, to prove destructors of killed tasklets ran.
+struct sentinel {
+  static inline std::atomic<int> live{0};
+  sentinel() { ++live; }
+  ~sentinel() { --live; }
+};
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(TestThreads, clean_scheduler)
+
+// Port of test_channel.py testInterthreadCommunication: a master tasklet in another thread sends
+// commands to a slave tasklet in this one; each thread loops `while t.alive: run()`.
+BOOST_AUTO_TEST_CASE(testInterthreadCommunication) {
+  channel<std::string> command_channel;
+  std::vector<std::string> got;
+  auto scheduler_run = [](tasklet t) {
+    while (t.alive()) run();
+  };
+  std::thread thread([&] {
+    scheduler_run(tasklet([&] {
+      command_channel.send("ECHO 1");
+      command_channel.send("ECHO 2");
+      command_channel.send("ECHO 3");
+      command_channel.send("QUIT");
+    })());
+  });
+  scheduler_run(tasklet([&] {
+    for (;;) {
+      std::string command = command_channel.receive();
+      got.push_back(command);
+      if (command == "QUIT") break;
+    }
+  })());
+  thread.join();
+  BOOST_TEST(got == (std::vector<std::string>{"ECHO 1", "ECHO 2", "ECHO 3", "QUIT"}));
+  BOOST_TEST(command_channel.balance() == 0);
+}
+
+// The same with run(thread_block): the threads sleep instead of spinning.
+BOOST_AUTO_TEST_CASE(testInterthreadCommunication_thread_block) {
+  channel<int> ch;
+  long sum = 0;
+  std::thread thread([&] {
+    tasklet([&] {
+      for (int i = 1; i <= 1000; ++i) ch.send(i);
+    })();
+    run(thread_block);
+  });
+  tasklet([&] {
+    for (int i = 0; i < 1000; ++i) sum += ch.receive();
+  })();
+  run(thread_block);
+  thread.join();
+  BOOST_TEST(sum == 500500);
+}
+
+// §1.10 last row: main blocks with nothing runnable here while another thread is active: the
+// thread sleeps instead of raising deadlock, and the receive completes.
+BOOST_AUTO_TEST_CASE(main_receive_waits_for_other_thread) {
+  channel<int> ch;
+  std::atomic<bool> go{false};
+  std::thread thread([&] {
+    while (!go) std::this_thread::yield();
+    std::this_thread::sleep_for(20ms);  // main is asleep in receive() by now
+    ch.send(42);
+  });
+  // Make the other thread's scheduler exist (and be active) before main blocks.
+  std::thread::id tid;
+  go = true;
+  (void)tid;
+  BOOST_TEST(ch.receive() == 42);
+  thread.join();
+}
+
+// Preference does not apply across threads: a send to a receiver of another thread never
+// switches; the caller continues, and the receiver runs in its own thread.
+BOOST_AUTO_TEST_CASE(cross_thread_send_caller_continues) {
+  channel<int> ch;
+  ch.set_preference(-1);
+  std::atomic<int> received{0};
+  std::atomic<bool> ready{false};
+  std::thread thread([&] {
+    tasklet([&] {
+      ready = true;
+      received = ch.receive();
+    })();
+    run(thread_block);
+  });
+  while (ch.balance() != -1) std::this_thread::yield();
+  tasklet me = getcurrent();
+  ch.send(7);  // a receiver waits in the other thread: we continue at once
+  BOOST_TEST(getcurrent() == me);
+  thread.join();
+  BOOST_TEST(received == 7);
+  BOOST_TEST(ch.balance() == 0);
+}
+
+// A real deadlock across threads is still reported: the other thread is itself asleep waiting
+// for us, so nobody can ever complete either receive. Both threads get deadlock_error.
+BOOST_AUTO_TEST_CASE(deadlock_when_every_thread_waits) {
+  channel<int> a, b;
+  std::string other;
+  std::thread thread([&] {
+    try {
+      b.receive();  // sleeps while main is active
+    } catch (const deadlock_error& e) {
+      other = e.what();
+    }
+  });
+  while (b.balance() != -1) std::this_thread::yield();
+  BOOST_CHECK_EXCEPTION(a.receive(), deadlock_error, [](const deadlock_error& e) {
+    return std::string(e.what()) == "Deadlock: the last runnable tasklet cannot be blocked.";
+  });
+  thread.join();
+  BOOST_TEST(other == "Deadlock: the last runnable tasklet cannot be blocked.");
+  BOOST_TEST(a.balance() == 0);
+  BOOST_TEST(b.balance() == 0);
+}
+
+// A thread that ends without sending wakes a thread asleep waiting for it: deadlock, not a hang.
+BOOST_AUTO_TEST_CASE(deadlock_when_other_thread_ends) {
+  channel<int> a;
+  std::atomic<bool> release{false};
+  std::thread thread([&] {
+    (void)getcurrent();  // this thread has a scheduler, so it counts as able to wake main
+    while (!release) std::this_thread::yield();
+  });
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(20ms);
+    release = true;
+  });
+  BOOST_CHECK_THROW(a.receive(), deadlock_error);
+  thread.join();
+  releaser.join();
+}
+
+// Kill keeps its meaning across threads: a tasklet blocked in another thread is killed (pending
+// semantics), its destructors run, and the channel's balance is restored.
+BOOST_AUTO_TEST_CASE(kill_blocked_tasklet_of_other_thread) {
+  channel<int> ch;
+  std::atomic<bool> started{false};
+  tasklet victim;
+  std::atomic<bool> have_victim{false};
+  sentinel::live = 0;
+  std::thread thread([&] {
+    victim = tasklet([&] {
+      sentinel s;
+      started = true;
+      ch.receive();
+    });
+    victim();
+    have_victim = true;
+    run(thread_block);
+  });
+  while (!have_victim || ch.balance() != -1) std::this_thread::yield();
+  BOOST_TEST(sentinel::live == 1);
+  victim.kill();  // from this thread
+  thread.join();
+  BOOST_TEST(sentinel::live == 0);
+  BOOST_TEST(ch.balance() == 0);
+  BOOST_TEST(!victim.alive());
+  victim = tasklet();
+}
+
+// Exceptions keep their meaning across threads: send_exception from one thread is raised in the
+// receiver of another.
+BOOST_AUTO_TEST_CASE(send_exception_across_threads) {
+  channel<int> ch;
+  std::string what;
+  std::thread thread([&] {
+    try {
+      ch.receive();
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+  });
+  while (ch.balance() != -1) std::this_thread::yield();
+  ch.send_exception<std::runtime_error>("from main");
+  thread.join();
+  BOOST_TEST(what == "from main");
+}
+
+// Closing keeps its meaning: a closed channel refuses a blocker of another thread too, while a
+// sender already waiting still completes.
+BOOST_AUTO_TEST_CASE(close_across_threads) {
+  channel<int> ch;
+  std::thread thread([&] { ch.send(1); });
+  while (ch.balance() != 1) std::this_thread::yield();
+  ch.close();
+  BOOST_TEST(ch.closing());
+  BOOST_TEST(!ch.closed());
+  BOOST_TEST(ch.receive() == 1);
+  thread.join();
+  BOOST_TEST(ch.closed());
+  std::thread t2([&] { BOOST_CHECK_THROW(ch.receive(), channel_closed); });
+  t2.join();
+}
+
+// Port of stacklessexamples threading/interThreadChannels.py: each thread runs its own
+// scheduler; tasklets in two threads talk over plain channels in both directions.
+BOOST_AUTO_TEST_CASE(interThreadChannels) {
+  channel<int> to_worker, to_main;
+  std::vector<int> replies;
+  std::thread worker([&] {
+    tasklet([&] {
+      for (int v : to_worker) to_main.send(v * v);
+    })();
+    run(thread_block);
+  });
+  tasklet([&] {
+    for (int i = 1; i <= 5; ++i) {
+      to_worker.send(i);
+      replies.push_back(to_main.receive());
+    }
+    to_worker.close();
+    // The worker's iteration sees closing with no sender waiting once it next looks: wake it
+    // with stop_iteration in case it is already blocked.
+    if (to_worker.balance() < 0) to_worker.send_exception(std::make_exception_ptr(stop_iteration{}));
+  })();
+  run(thread_block);
+  worker.join();
+  BOOST_TEST(replies == (std::vector<int>{1, 4, 9, 16, 25}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(TestWorkerPool, clean_scheduler)
+
+// worker_pool: tasklets spawned on the workers answer requests from main over channels.
+BOOST_AUTO_TEST_CASE(spawn_and_reply) {
+  worker_pool pool(2);
+  BOOST_TEST(pool.size() == 2u);
+  channel<long> results;
+  for (int i = 0; i < 100; ++i) {
+    pool.spawn([results, i]() mutable { results.send(static_cast<long>(i) * 2); });
+  }
+  long sum = 0;
+  for (int i = 0; i < 100; ++i) sum += results.receive();
+  BOOST_TEST(sum == 9900);
+  pool.join();
+}
+
+// An exception escaping a worker's tasklet is re-thrown by join().
+BOOST_AUTO_TEST_CASE(join_rethrows_worker_exception) {
+  worker_pool pool(2);
+  pool.spawn_on(1, [] { throw std::runtime_error("worker failed"); });
+  BOOST_CHECK_EXCEPTION(pool.join(), std::runtime_error,
+                        [](const std::runtime_error& e) { return e.what() == std::string("worker failed"); });
+}
+
+// Tasklets still blocked when the pool stops are killed and their destructors run.
+BOOST_AUTO_TEST_CASE(join_kills_blocked_tasklets) {
+  sentinel::live = 0;
+  channel<int> never;
+  {
+    worker_pool pool(2);
+    for (int i = 0; i < 10; ++i) pool.spawn([never]() mutable {
+        sentinel s;
+        never.receive();
+      });
+    pool.join();
+  }
+  BOOST_TEST(sentinel::live == 0);
+  BOOST_TEST(never.balance() == 0);
+}
+
+// Stress: many tasklets on several threads pass tokens around a ring of channels that crosses
+// threads at every hop; every token arrives, and everything is accounted for.
+BOOST_AUTO_TEST_CASE(stress_ring_across_threads) {
+  constexpr int stations = 64, tokens = 16, hops = 2000;
+  std::vector<channel<int>> ring(stations);
+  channel<int> done;
+  {
+    worker_pool pool(4);
+    for (int i = 0; i < stations; ++i) {
+      pool.spawn_on(static_cast<unsigned>(i % 4), [in = ring[i], out = ring[(i + 1) % stations],
+                                                   done]() mutable {
+        for (;;) {
+          int v = in.receive();
+          if (v < 0) return;
+          if (v >= hops) {
+            done.send(v);
+          } else {
+            out.send(v + 1);
+          }
+        }
+      });
+    }
+    for (int t = 0; t < tokens; ++t) ring[(t * 4) % stations].send(0);
+    long arrived = 0;
+    for (int t = 0; t < tokens; ++t) arrived += done.receive();
+    BOOST_TEST(arrived == static_cast<long>(tokens) * hops);
+    for (auto& c : ring) c.send(-1);
+    pool.join();
+  }
+  for (auto& c : ring) BOOST_TEST(c.balance() == 0);
+}
+
+// Many plain threads hammer one channel pair; nothing is lost or duplicated.
+BOOST_AUTO_TEST_CASE(stress_many_threads_one_channel) {
+  constexpr int threads = 8, per_thread = 2000;
+  channel<int> ch;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t)
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) ch.send(t * per_thread + i);
+    });
+  std::vector<char> seen(threads * per_thread, 0);
+  for (int i = 0; i < threads * per_thread; ++i) seen[static_cast<size_t>(ch.receive())]++;
+  for (auto& s : senders) s.join();
+  BOOST_TEST(std::count(seen.begin(), seen.end(), 1) == threads * per_thread);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
