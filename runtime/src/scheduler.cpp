@@ -405,6 +405,8 @@ tasklet_impl* watchdog_or_main(scheduler& s) noexcept {
 std::mutex g_threads_mu;
 int g_active = 0;
 std::vector<scheduler*> g_live;
+// This thread is a stackless::thread counted in g_active before it had a scheduler.
+thread_local bool tls_reserved = false;
 
 void drop_item(remote_item& it) noexcept {
   if (it.t) release(it.t);
@@ -529,7 +531,9 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
     if (s.runcount > 0) return s.ring_head;
     tasklet_impl* w = watchdog_or_main(s);
     const bool revivable = w != self && w->link != link_kind::wait;
-    if (revivable && !w->threadblock_run) break;
+    // run(thread_block) waits only while something here is blocked (another thread may
+    // complete its operation); once every tasklet has ended it returns, as run() does.
+    if (revivable && (!w->threadblock_run || s.alive_count == 0)) break;
     if (thread_block_wait(s)) continue;
     if (revivable) break;
     if (finishing) {
@@ -695,7 +699,8 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
   install_overflow_handler();
   std::lock_guard lk(g_threads_mu);
   g_live.push_back(this);
-  ++g_active;
+  // A stackless::thread was counted active from its start (thread_reservation); take that over.
+  if (!std::exchange(tls_reserved, false)) ++g_active;
 }
 
 scheduler::~scheduler() {
@@ -965,8 +970,37 @@ void set_idle_waker(void (*f)(void*), void* ctx) {
   s.idle_waker_ctx = ctx;
 }
 
+void clear_idle_waker(void* ctx) noexcept {
+  scheduler* s = tls_sched;
+  if (!s) return;
+  std::lock_guard lk(g_threads_mu);
+  if (s->idle_waker_ctx != ctx) return;
+  s->idle_waker = nullptr;
+  s->idle_waker_ctx = nullptr;
+}
+
 bool remote_work_pending() noexcept {
   return tls_sched && tls_sched->remote_pending.load(std::memory_order_acquire);
+}
+
+void reserve_thread() noexcept {
+  std::lock_guard lk(g_threads_mu);
+  ++g_active;
+}
+
+void adopt_reservation() noexcept { tls_reserved = true; }
+
+void unreserve_thread() noexcept {
+  std::lock_guard lk(g_threads_mu);
+  --g_active;
+  give_up_all();
+}
+
+void end_reservation() noexcept {
+  if (!std::exchange(tls_reserved, false)) return;  // the scheduler took the count over
+  std::lock_guard lk(g_threads_mu);
+  --g_active;
+  give_up_all();
 }
 
 void post_call(scheduler* target, unique_function fn) {
@@ -1200,6 +1234,9 @@ void schedule() {
     detail::check_point();
   }
   tasklet_impl* self = s.current;
+  // Alone here: take in what other threads made runnable (the I/O poll tasklet relies on it).
+  if (self->next == self && s.remote_pending.load(std::memory_order_acquire)) [[unlikely]]
+    detail::drain_remote(s);
   if (self->next == self) {
     detail::take_bomb(self);
     return;
@@ -1303,6 +1340,7 @@ void run(thread_block_t) {
   for (;;) {
     if (s.remote_pending.load(std::memory_order_acquire)) detail::drain_remote(s);
     if (self->next != self) break;
+    if (s.alive_count == 0) return;             // nothing here that another thread could wake
     if (!detail::thread_block_wait(s)) return;  // nobody else can ever give us work
   }
   const bool old = std::exchange(self->threadblock_run, true);

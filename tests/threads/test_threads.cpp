@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(testInterthreadCommunication) {
   auto scheduler_run = [](tasklet t) {
     while (t.alive()) run();
   };
-  std::thread thread([&] {
+  stackless::thread thread([&] {
     scheduler_run(tasklet([&] {
       command_channel.send("ECHO 1");
       command_channel.send("ECHO 2");
@@ -54,7 +54,7 @@ BOOST_AUTO_TEST_CASE(testInterthreadCommunication) {
 BOOST_AUTO_TEST_CASE(testInterthreadCommunication_thread_block) {
   channel<int> ch;
   long sum = 0;
-  std::thread thread([&] {
+  stackless::thread thread([&] {
     tasklet([&] {
       for (int i = 1; i <= 1000; ++i) ch.send(i);
     })();
@@ -72,16 +72,11 @@ BOOST_AUTO_TEST_CASE(testInterthreadCommunication_thread_block) {
 // thread sleeps instead of raising deadlock, and the receive completes.
 BOOST_AUTO_TEST_CASE(main_receive_waits_for_other_thread) {
   channel<int> ch;
-  std::atomic<bool> go{false};
-  std::thread thread([&] {
-    while (!go) std::this_thread::yield();
+  // A stackless::thread counts as active from its construction, before it touches the library.
+  stackless::thread thread([&] {
     std::this_thread::sleep_for(20ms);  // main is asleep in receive() by now
     ch.send(42);
   });
-  // Make the other thread's scheduler exist (and be active) before main blocks.
-  std::thread::id tid;
-  go = true;
-  (void)tid;
   BOOST_TEST(ch.receive() == 42);
   thread.join();
 }
@@ -93,7 +88,7 @@ BOOST_AUTO_TEST_CASE(cross_thread_send_caller_continues) {
   ch.set_preference(-1);
   std::atomic<int> received{0};
   std::atomic<bool> ready{false};
-  std::thread thread([&] {
+  stackless::thread thread([&] {
     tasklet([&] {
       ready = true;
       received = ch.receive();
@@ -114,7 +109,7 @@ BOOST_AUTO_TEST_CASE(cross_thread_send_caller_continues) {
 BOOST_AUTO_TEST_CASE(deadlock_when_every_thread_waits) {
   channel<int> a, b;
   std::string other;
-  std::thread thread([&] {
+  stackless::thread thread([&] {
     try {
       b.receive();  // sleeps while main is active
     } catch (const deadlock_error& e) {
@@ -135,8 +130,8 @@ BOOST_AUTO_TEST_CASE(deadlock_when_every_thread_waits) {
 BOOST_AUTO_TEST_CASE(deadlock_when_other_thread_ends) {
   channel<int> a;
   std::atomic<bool> release{false};
-  std::thread thread([&] {
-    (void)getcurrent();  // this thread has a scheduler, so it counts as able to wake main
+  stackless::thread thread([&] {
+    (void)getcurrent();  // it has a scheduler too; it could wake main until it ends
     while (!release) std::this_thread::yield();
   });
   std::thread releaser([&] {
@@ -156,7 +151,7 @@ BOOST_AUTO_TEST_CASE(kill_blocked_tasklet_of_other_thread) {
   tasklet victim;
   std::atomic<bool> have_victim{false};
   sentinel::live = 0;
-  std::thread thread([&] {
+  stackless::thread thread([&] {
     victim = tasklet([&] {
       sentinel s;
       started = true;
@@ -181,7 +176,7 @@ BOOST_AUTO_TEST_CASE(kill_blocked_tasklet_of_other_thread) {
 BOOST_AUTO_TEST_CASE(send_exception_across_threads) {
   channel<int> ch;
   std::string what;
-  std::thread thread([&] {
+  stackless::thread thread([&] {
     try {
       ch.receive();
     } catch (const std::runtime_error& e) {
@@ -198,7 +193,7 @@ BOOST_AUTO_TEST_CASE(send_exception_across_threads) {
 // sender already waiting still completes.
 BOOST_AUTO_TEST_CASE(close_across_threads) {
   channel<int> ch;
-  std::thread thread([&] { ch.send(1); });
+  stackless::thread thread([&] { ch.send(1); });
   while (ch.balance() != 1) std::this_thread::yield();
   ch.close();
   BOOST_TEST(ch.closing());
@@ -206,7 +201,7 @@ BOOST_AUTO_TEST_CASE(close_across_threads) {
   BOOST_TEST(ch.receive() == 1);
   thread.join();
   BOOST_TEST(ch.closed());
-  std::thread t2([&] { BOOST_CHECK_THROW(ch.receive(), channel_closed); });
+  stackless::thread t2([&] { BOOST_CHECK_THROW(ch.receive(), channel_closed); });
   t2.join();
 }
 
@@ -215,7 +210,7 @@ BOOST_AUTO_TEST_CASE(close_across_threads) {
 BOOST_AUTO_TEST_CASE(interThreadChannels) {
   channel<int> to_worker, to_main;
   std::vector<int> replies;
-  std::thread worker([&] {
+  stackless::thread worker([&] {
     tasklet([&] {
       for (int v : to_worker) to_main.send(v * v);
     })();
@@ -314,7 +309,7 @@ BOOST_AUTO_TEST_CASE(stress_ring_across_threads) {
 BOOST_AUTO_TEST_CASE(stress_many_threads_one_channel) {
   constexpr int threads = 8, per_thread = 2000;
   channel<int> ch;
-  std::vector<std::thread> senders;
+  std::vector<stackless::thread> senders;
   for (int t = 0; t < threads; ++t)
     senders.emplace_back([&, t] {
       for (int i = 0; i < per_thread; ++i) ch.send(t * per_thread + i);

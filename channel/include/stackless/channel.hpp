@@ -211,15 +211,21 @@ class channel : public channel_base {
         core_->hand_off(s, -1);
         std::rethrow_exception(e);
       }
-      std::optional<T> v;
-      try {
-        v.emplace(std::move(*static_cast<T*>(slot->value)));
-      } catch (...) {
-        core_->abort_op();
-        throw;
+      if constexpr (std::is_nothrow_move_constructible_v<T>) {
+        T v(std::move(*static_cast<T*>(slot->value)));
+        core_->hand_off(s, -1);
+        return v;
+      } else {
+        std::optional<T> v;
+        try {
+          v.emplace(std::move(*static_cast<T*>(slot->value)));
+        } catch (...) {
+          core_->abort_op();  // the lock is held until hand_off
+          throw;
+        }
+        core_->hand_off(s, -1);
+        return std::move(*v);
       }
-      core_->hand_off(s, -1);
-      return std::move(*v);
     }
     std::optional<T> out;
     detail::recv_slot r{&out, nullptr, false};
@@ -291,7 +297,8 @@ class channel : public channel_base {
     }
 
    private:
-    void advance() {
+    // Out of line: inlined into std::ranges algorithms, GCC 12 reports cur_ as maybe-uninitialized.
+    [[gnu::noinline]] void advance() {
       cur_.reset();
       if (c_->closing() && c_->balance() <= 0) {
         c_ = nullptr;

@@ -105,6 +105,9 @@ void unpark_remote(tasklet_impl* t);
 // set_idle_waker(f, ctx) makes remote work call f(ctx) (from any thread) to interrupt that sleep;
 // remote_work_pending() tells whether such work is waiting to be taken in (by schedule()).
 void set_idle_waker(void (*f)(void*), void* ctx);
+// clear_idle_waker(ctx): removes the waker if it is still ctx's; never creates a scheduler.
+// After it returns no thread calls the old waker any more.
+void clear_idle_waker(void* ctx) noexcept;
 bool remote_work_pending() noexcept;
 
 }  // namespace stackless::detail

@@ -8,17 +8,20 @@
 // another thread is still active and could wake it (Stackless's thread-block rule).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "stackless/runtime/tasklet.hpp"
 
 namespace stackless {
 
-// run(thread_block): like run(), but when nothing here is runnable and another thread is still
-// active, the thread sleeps until that thread makes one of its tasklets runnable, instead of
-// returning (Stackless `run(threadblock=True)`). Returns when nothing here is runnable and no
-// other thread is active.
+// run(thread_block): like run(), but when nothing here is runnable while some tasklet here is
+// still blocked and another thread is active, the thread sleeps until that thread makes one of
+// its tasklets runnable, instead of returning (Stackless `run(threadblock=True)`). Returns when
+// every tasklet here has ended, or nothing here is runnable and no other thread is active.
 struct thread_block_t {
   explicit thread_block_t() = default;
 };
@@ -28,7 +31,54 @@ void run(thread_block_t);
 namespace detail {
 struct scheduler;
 void post_call(scheduler* target, unique_function fn);
+void reserve_thread() noexcept;
+void adopt_reservation() noexcept;
+void end_reservation() noexcept;
+void unreserve_thread() noexcept;
 }  // namespace detail
+
+// thread: a std::thread that the thread-block rule counts from the moment it is constructed.
+// A plain std::thread counts only once it first uses the library (creating its scheduler), so
+// a thread that blocks right after starting one may find nobody active, give up and raise
+// deadlock (or return from run(thread_block)) before the new thread has said a word. Stackless
+// counts every Python thread; stackless::thread gives the same guarantee. Joins on destruction.
+class thread {
+ public:
+  thread() noexcept = default;
+  template <class F, class... A>
+  explicit thread(F&& f, A&&... args) {
+    detail::reserve_thread();
+    try {
+      th_ = std::thread(
+          [](std::decay_t<F> fn, std::decay_t<A>... as) {
+            detail::adopt_reservation();
+            struct end_t {
+              ~end_t() { detail::end_reservation(); }
+            } end;
+            std::invoke(std::move(fn), std::move(as)...);
+          },
+          std::forward<F>(f), std::forward<A>(args)...);
+    } catch (...) {
+      detail::unreserve_thread();
+      throw;
+    }
+  }
+  thread(thread&&) noexcept = default;
+  thread& operator=(thread&& o) noexcept {
+    if (th_.joinable()) th_.join();
+    th_ = std::move(o.th_);
+    return *this;
+  }
+  ~thread() {
+    if (th_.joinable()) th_.join();
+  }
+  bool joinable() const noexcept { return th_.joinable(); }
+  void join() { th_.join(); }
+  std::thread::id get_id() const noexcept { return th_.get_id(); }
+
+ private:
+  std::thread th_;
+};
 
 // worker_pool: N threads, each running a scheduler. spawn() creates a tasklet on one of them
 // (round robin; spawn_on picks the worker). Tasklets never migrate; use channels between them
