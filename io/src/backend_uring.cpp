@@ -5,6 +5,10 @@
 // events, never as an interrupt of whatever tasklet is running. Older kernels get COOP_TASKRUN,
 // then no flags. Buffered reads that hit the page cache complete inline during submission;
 // buffered writes may be punted to io-wq workers (docs/peers.md §8).
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +28,8 @@ namespace {
 constexpr unsigned kEntries = 256;
 // user_data of cancel SQEs: never a valid op* (ops are aligned), so poll() can skip their CQEs.
 constexpr std::uint64_t kCancelTag = 1;
+// user_data of the wake-up poll on the eventfd (see wake()).
+constexpr std::uint64_t kWakeTag = 2;
 
 int setup_ring(io_uring& ring, unsigned entries) {
   const unsigned flag_sets[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -40,8 +46,11 @@ int setup_ring(io_uring& ring, unsigned entries) {
 
 class uring_backend final : public backend {
  public:
-  explicit uring_backend(const io_uring& r) : ring_(r) {}
-  ~uring_backend() override { io_uring_queue_exit(&ring_); }
+  uring_backend(const io_uring& r, int efd) : ring_(r), efd_(efd) {}
+  ~uring_backend() override {
+    io_uring_queue_exit(&ring_);
+    ::close(efd_);
+  }
   uring_backend(const uring_backend&) = delete;
   uring_backend& operator=(const uring_backend&) = delete;
 
@@ -74,6 +83,15 @@ class uring_backend final : public backend {
 
   void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
     int rc = 0;
+    if ((!timeout || timeout->count() > 0) && !wake_armed_) {
+      // About to wait: a poll on the eventfd lets wake() end the wait from another thread. A
+      // wake() that came before this pass leaves the eventfd readable, so it is not lost.
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_poll_add(sqe, efd_, POLLIN);
+      io_uring_sqe_set_data64(sqe, kWakeTag);
+      wake_armed_ = true;
+      ++inflight_;
+    }
     if ((timeout && timeout->count() <= 0) || io_uring_cq_ready(&ring_) > 0) {
       // Submit and run deferred completion work without waiting: one io_uring_enter.
       if (io_uring_sq_ready(&ring_) || inflight_) rc = io_uring_submit_and_get_events(&ring_);
@@ -94,8 +112,10 @@ class uring_backend final : public backend {
   }
 
   void wake() noexcept override {
-    // Nothing to do: only the poller's own thread submits to this ring and completions are
-    // produced by the kernel, which wakes io_uring_enter itself.
+    // Only the poller's own thread submits to the ring; another thread wakes it through the
+    // eventfd its wait also polls (armed in poll()).
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(efd_, &one, sizeof one);
   }
 
  private:
@@ -116,6 +136,12 @@ class uring_backend final : public backend {
       ++seen;
       --inflight_;
       if (cqe->user_data == kCancelTag) continue;
+      if (cqe->user_data == kWakeTag) {
+        wake_armed_ = false;
+        std::uint64_t n;
+        [[maybe_unused]] ssize_t r = ::read(efd_, &n, sizeof n);  // non-blocking: drain
+        continue;
+      }
       op* o = static_cast<op*>(io_uring_cqe_get_data(cqe));
       o->result = cqe->res;
       done.push_back(o);
@@ -124,6 +150,8 @@ class uring_backend final : public backend {
   }
 
   io_uring ring_;
+  int efd_;                   // wake-up eventfd (non-blocking)
+  bool wake_armed_ = false;   // a poll on efd_ is in the ring
   std::size_t inflight_ = 0;  // SQEs started whose CQE has not been reaped (cancels included)
 };
 
@@ -136,7 +164,13 @@ std::unique_ptr<backend> make_uring_backend(std::error_code& ec) {
     ec = std::error_code(-rc, std::generic_category());
     return nullptr;
   }
-  return std::make_unique<uring_backend>(ring);
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) {
+    ec = std::error_code(errno, std::generic_category());
+    io_uring_queue_exit(&ring);
+    return nullptr;
+  }
+  return std::make_unique<uring_backend>(ring, efd);
 }
 
 std::error_code probe_uring() {
@@ -148,7 +182,8 @@ std::error_code probe_uring() {
   if (!p) {
     ec = std::make_error_code(std::errc::function_not_supported);
   } else {
-    for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FSYNC, IORING_OP_ASYNC_CANCEL}) {
+    for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FSYNC, IORING_OP_ASYNC_CANCEL,
+                          IORING_OP_POLL_ADD}) {
       if (!io_uring_opcode_supported(p, opcode)) ec = std::make_error_code(std::errc::invalid_argument);
     }
     io_uring_free_probe(p);

@@ -265,7 +265,15 @@ class poller {
       deliver();
     }
     if (undelivered_ == 0 && timers_.empty()) return;
-    const bool others = getruncount() > 1;
+    bool others = getruncount() > 1;
+    const bool may_wait = !others;
+    if (may_wait) {
+      // About to wait in the kernel: another thread that makes a tasklet here runnable (a
+      // channel partner, a kill) must end that wait. The waker is installed before the check
+      // for work already handed over, so a hand-over is either seen here or wakes the backend.
+      stackless::detail::set_idle_waker(&poller::wake_backend, this);
+      others = stackless::detail::remote_work_pending();
+    }
     if (others) {
       if (undelivered_) backend_pass(std::chrono::nanoseconds(0));
     } else if (timers_.empty()) {
@@ -275,6 +283,8 @@ class poller {
       backend_pass(std::max(std::chrono::nanoseconds(0),
                             std::chrono::duration_cast<std::chrono::nanoseconds>(wait)));
     }
+    if (may_wait) stackless::detail::clear_idle_waker(this);
+    others = others || getruncount() > 1 || stackless::detail::remote_work_pending();
     {
       atomic_section atomic;
       fire_timers(0, false);
@@ -282,6 +292,8 @@ class poller {
     }
     if (others) schedule();
   }
+
+  static void wake_backend(void* self) { static_cast<poller*>(self)->be_->wake(); }
 
   void loop() {
     try {
