@@ -40,14 +40,20 @@ channel_base::channel_base(detail::channel_core* c) noexcept : core_(c) {
 
 void channel_base::drop(detail::channel_core* c) noexcept {
   // acq_rel: the last owner sees every other handle's last use of the channel.
-  if (c && c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    std::unique_ptr<detail::channel_core> owned(c);
-  }
+  if (c && c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) c->release_last_handle();
 }
 
 namespace detail {
 
 channel_core::~channel_core() { assert(waiters_.empty()); }
+
+void channel_core::release_last_handle() noexcept {
+  lock_.lock();
+  const bool now = waiters_.empty();
+  orphaned_ = !now;
+  lock_.unlock();
+  if (now) delete this;  // NOLINT: the last reference (refcounted, created in channel_base)
+}
 
 bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
   lock_.lock();
@@ -58,7 +64,10 @@ bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
   waiters_.erase(t);
   const int b = balance_.load(std::memory_order_relaxed);
   balance_.store(b > 0 ? b - 1 : b + 1, std::memory_order_relaxed);
+  // The last blocked tasklet of a channel nobody holds any more (killed, or thread exit).
+  const bool last = orphaned_ && waiters_.empty();
   lock_.unlock();
+  if (last) delete this;  // NOLINT: see release_last_handle
   return true;
 }
 

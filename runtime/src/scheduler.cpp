@@ -8,13 +8,19 @@
 // finished, returns its stack to the pool (it can't do that itself: it was standing on it).
 #include <cxxabi.h>
 #include <signal.h>
+#ifdef __linux__
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#endif
 #include <unistd.h>
 #ifdef _WIN32
 #include "win32.hpp"
 #endif
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <ostream>
@@ -43,6 +49,7 @@ void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 
 namespace stackless {
 namespace detail {
+void release_thread_rec() noexcept;  // biased_lock records (below)
 
 namespace {
 
@@ -445,7 +452,10 @@ void apply_bomb(scheduler& s, tasklet_impl* t, std::exception_ptr e) {
 }
 
 void drain_remote(scheduler& s) {
-  std::vector<remote_item> items;
+  // The spare vector keeps its capacity, so a steady stream of hand-offs allocates nothing.
+  // (Taken out of s for the duration: the loop below may drain again, recursively.)
+  std::vector<remote_item> items = std::move(s.remote_spare);
+  items.clear();
   {
     std::lock_guard lk(g_threads_mu);
     items.swap(s.remote_q);
@@ -477,6 +487,8 @@ void drain_remote(scheduler& s) {
     }
     drop_item(it);
   }
+  items.clear();
+  if (items.capacity() > s.remote_spare.capacity()) s.remote_spare = std::move(items);
 }
 
 // give_up_all(): called with g_threads_mu held when no scheduler is active any more. Everyone
@@ -494,9 +506,31 @@ void give_up_all() {
   }
 }
 
+// spin_for_remote(s): before a thread sleeps in the kernel it watches its remote queue for a
+// short while (as Go's scheduler spins before parking an M). A cross-thread hand-off that lands
+// meanwhile costs no system call on either side: the sleeper never sleeps and the waker sees
+// nobody to notify. A futex wake-up round trip costs tens of microseconds on this machine kind.
+// Returns true when work arrived.
+bool spin_for_remote(scheduler& s) noexcept {
+  constexpr auto kSpin = std::chrono::microseconds(50);
+  static const bool multicore = std::thread::hardware_concurrency() >= 2;
+  if (!multicore) return false;  // the waker needs our core
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (s.remote_pending.load(std::memory_order_acquire)) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= until) return false;
+  }
+}
+
 // thread_block_wait(s): sleeps until another thread hands this one work. Returns false when no
 // other thread is active, i.e. nobody could ever wake us (then every sleeper is told so too).
 bool thread_block_wait(scheduler& s) {
+  if (spin_for_remote(s)) return true;
   std::unique_lock lk(g_threads_mu);
   if (!s.remote_q.empty()) return true;
   if (g_active <= 1) {
@@ -740,6 +774,7 @@ scheduler::~scheduler() {
   main_t->sched = nullptr;
   if (main_t->handles.load() == 0) delete_impl(main_t);
   thread_context_fini();
+  release_thread_rec();
 }
 
 // ---- detail API used by tasklet and the layers above ----------------------------------------
@@ -894,7 +929,7 @@ void check_point() {
   fire_interrupt(s);
 }
 
-void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason, spinlock* lock) {
+void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason, biased_lock* lock) {
   scheduler& s = *tls_sched;
   tasklet_impl* self = s.current;
   tasklet_impl* next = self->next;
@@ -981,6 +1016,70 @@ void clear_idle_waker(void* ctx) noexcept {
 
 bool remote_work_pending() noexcept {
   return tls_sched && tls_sched->remote_pending.load(std::memory_order_acquire);
+}
+
+// ---- biased_lock support (park.hpp) ----------------------------------------------------------
+constinit thread_local thread_rec* tls_rec = nullptr;
+
+namespace {
+// Records of ended threads, for reuse. Immortal (never destroyed): channels in static storage
+// are still locked during exit, after static destructors may have run.
+std::mutex& rec_mu() {
+  static auto* m = new std::mutex;  // NOLINT: immortal
+  return *m;
+}
+std::vector<thread_rec*>& free_recs() {
+  static auto* v = new std::vector<thread_rec*>;  // NOLINT: immortal
+  return *v;
+}
+
+bool init_bias() noexcept {
+#if defined(STACKLESS_TSAN) || defined(_WIN32) || !defined(__linux__)
+  return false;  // TSan can't see the asymmetric fence; Windows: not implemented
+#else
+  // Registration makes MEMBARRIER_CMD_PRIVATE_EXPEDITED (an IPI to the process's running
+  // threads, no RCU grace period) available. Refused (old kernel, seccomp): no bias.
+  return std::getenv("STACKLESS_NO_BIASED_LOCKS") == nullptr &&
+         ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+}  // namespace
+
+bool g_bias_ok = init_bias();
+
+thread_rec* make_thread_rec() noexcept {
+  std::lock_guard lk(rec_mu());
+  thread_rec* r;
+  if (free_recs().empty()) {
+    r = new thread_rec;  // NOLINT: never freed; a channel may point at it after the thread ends
+  } else {
+    r = free_recs().back();
+    free_recs().pop_back();
+  }
+  tls_rec = r;
+  return r;
+}
+
+void release_thread_rec() noexcept {
+  thread_rec* r = tls_rec;
+  if (!r || r->in_op.load(std::memory_order_relaxed) != nullptr) return;
+  tls_rec = nullptr;
+  std::lock_guard lk(rec_mu());
+  try {
+    free_recs().push_back(r);
+  } catch (...) {  // out of memory: the record is leaked, which is harmless
+  }
+}
+
+void revoke_bias(thread_rec* home, const void* lock, std::atomic<bool>& shared) noexcept {
+  shared.store(true, std::memory_order_seq_cst);
+#if defined(__linux__) && !defined(STACKLESS_TSAN)
+  // Every running thread of the process executes a full barrier before this returns: the home
+  // thread's store of in_op and our store of shared_ can no longer both miss each other.
+  ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#endif
+  // acquire: what the home thread wrote inside its last biased section is visible to us.
+  while (home->in_op.load(std::memory_order_acquire) == lock) biased_lock::pause();
 }
 
 void reserve_thread() noexcept {
@@ -1432,6 +1531,7 @@ void worker_main(worker_pool::state* ps, unsigned i) {
       }
       continue;
     }
+    if (!ps->stop && detail::spin_for_remote(s)) continue;
     std::unique_lock lk(detail::g_threads_mu);
     if (!s.remote_q.empty()) continue;
     if (ps->stop) break;

@@ -112,6 +112,7 @@ struct scheduler {
 
   // ---- cross-thread state: every field in this block is guarded by g_threads_mu -------------
   std::vector<remote_item> remote_q;
+  std::vector<remote_item> remote_spare;  // owner only: drain_remote's reusable buffer
   std::condition_variable wake_cv;
   bool thread_blocked = false;    // asleep: in thread_block_wait() or a worker's idle wait
   bool in_block_wait = false;     // asleep in thread_block_wait() (not a worker's idle wait)

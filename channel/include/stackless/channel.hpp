@@ -107,17 +107,22 @@ class channel_core final : public wait_owner {
 
   static void* slot_of(tasklet_impl* t) noexcept { return wait_slot(t); }
 
-  std::atomic<std::size_t> refs{1};  // handles; a blocked tasklet holds one too (see pin)
+  std::atomic<std::size_t> refs{1};  // handles
+  // release_last_handle(): refs reached 0. Deletes the channel, or, while tasklets are still
+  // blocked on it, leaves that to the last of them to leave (cancel_wait): a blocked tasklet keeps
+  // its channel alive (Stackless), without paying a reference count per blocking operation.
+  void release_last_handle() noexcept;
 
   bool cancel_wait(tasklet_impl* t) noexcept override;
 
  private:
-  spinlock lock_;
+  biased_lock lock_;
   wait_queue waiters_;
   std::atomic<int> balance_{0};  // written under lock_; read without it by balance()
   int preference_ = -1;
   bool schedule_all_ = false;
   std::atomic<bool> closing_{false};
+  bool orphaned_ = false;  // no handle left; deleted when waiters_ empties (under lock_)
 };
 
 }  // namespace detail
@@ -160,14 +165,6 @@ class channel_base {
   static void drop(detail::channel_core* c) noexcept;
   detail::channel_core* core_;
 
-  // Keeps the channel alive while the current tasklet is blocked on it.
-  struct pin {
-    explicit pin(detail::channel_core* c) noexcept : c_(c) {
-      c_->refs.fetch_add(1, std::memory_order_relaxed);
-    }
-    ~pin() { drop(c_); }
-    detail::channel_core* c_;
-  };
 };
 
 template <class T>
@@ -196,7 +193,6 @@ class channel : public channel_base {
       return;
     }
     detail::send_slot s{&v, nullptr};
-    pin p(core_);
     core_->block(+1, &s);
   }
 
@@ -230,7 +226,6 @@ class channel : public channel_base {
     std::optional<T> out;
     detail::recv_slot r{&out, nullptr, false};
     {
-      pin p(core_);
       core_->block(-1, &r);
     }
     if (r.error) std::rethrow_exception(r.error);
@@ -327,7 +322,6 @@ class channel : public channel_base {
       return;
     }
     detail::send_slot s{nullptr, std::move(e)};
-    pin p(core_);
     core_->block(+1, &s);
   }
 };
@@ -347,7 +341,6 @@ class channel<void> : public channel_base {
       return;
     }
     detail::send_slot s{nullptr, nullptr};
-    pin p(core_);
     core_->block(+1, &s);
   }
   void receive() {
@@ -361,7 +354,6 @@ class channel<void> : public channel_base {
     }
     detail::recv_slot r{nullptr, nullptr, false};
     {
-      pin p(core_);
       core_->block(-1, &r);
     }
     if (r.error) std::rethrow_exception(r.error);
@@ -384,7 +376,6 @@ class channel<void> : public channel_base {
       return;
     }
     detail::send_slot s{nullptr, std::move(e)};
-    pin p(core_);
     core_->block(+1, &s);
   }
 };

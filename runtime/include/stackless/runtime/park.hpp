@@ -15,22 +15,92 @@ namespace stackless::detail {
 // block_reason: why a tasklet is parked (diagnostics, deadlock messages).
 enum class block_reason : std::uint8_t { none, channel_send, channel_receive };
 
-// spinlock: guards a wait owner that tasklets of several threads use (a channel). Uncontended it
-// costs one atomic exchange; critical sections are a few dozen instructions and never switch.
-class spinlock {
+// thread_rec: per-thread record of the biased lock below (never freed; recycled between
+// threads). in_op is the biased lock the thread is inside without having taken it for real.
+struct thread_rec {
+  std::atomic<const void*> in_op{nullptr};
+};
+extern constinit thread_local thread_rec* tls_rec;
+thread_rec* make_thread_rec() noexcept;
+// this_thread_rec(): the calling thread's record (created on first use).
+inline thread_rec* this_thread_rec() noexcept {
+  thread_rec* r = tls_rec;
+  return r ? r : make_thread_rec();
+}
+// bias_available(): false when the process can't issue an asymmetric fence (no membarrier, a
+// TSan build, Windows): then every biased_lock is a plain spinlock. Set once, during the
+// runtime's static initialisation (a lock taken before then is a plain spinlock, which stays
+// consistent: unlock() tells the two kinds apart by the thread's in_op).
+extern bool g_bias_ok;
+inline bool bias_available() noexcept { return g_bias_ok; }
+// revoke_bias(home, lock, shared): called by a thread other than the lock's home. Marks the lock
+// shared, forces a full fence on every thread (membarrier), then waits until home is no longer
+// inside the lock. From then on the home thread takes the lock for real too.
+void revoke_bias(thread_rec* home, const void* lock, std::atomic<bool>& shared) noexcept;
+
+// biased_lock: guards a wait owner that tasklets of several threads may use (a channel).
+// Most channels are only ever used by one thread, which then pays no atomic read-modify-write:
+// the first thread to take the lock becomes its home; while no other thread has touched it, the
+// home thread "locks" it by publishing the lock in its thread_rec and re-checking `shared_`
+// (plain stores and loads; the revoker's membarrier supplies the fence this side omits: an
+// asymmetric Dekker handshake, as folly's hazard pointers do). The first use from another
+// thread revokes the bias once, and from then on everybody takes a spinlock (one atomic
+// exchange uncontended). Critical sections are a few dozen instructions and never switch.
+class biased_lock {
  public:
   void lock() noexcept {
-    // acquire: the owner's queue and slots written under the lock by the previous holder are
-    // visible to us.
+    if (bias_available()) [[likely]] {
+      thread_rec* me = this_thread_rec();
+      if (me->in_op.load(std::memory_order_relaxed) == nullptr) [[likely]] {
+        thread_rec* h = home_.load(std::memory_order_relaxed);
+        if (h == nullptr && home_.compare_exchange_strong(h, me, std::memory_order_relaxed))
+          h = me;
+        if (h == me) {
+          if (!shared_.load(std::memory_order_relaxed)) [[likely]] {
+            me->in_op.store(this, std::memory_order_relaxed);
+            std::atomic_signal_fence(std::memory_order_seq_cst);  // see revoke_bias
+            if (!shared_.load(std::memory_order_relaxed)) [[likely]]
+              return;
+            me->in_op.store(nullptr, std::memory_order_relaxed);
+          }
+        } else if (!shared_.load(std::memory_order_acquire)) {
+          revoke_bias(h, this, shared_);
+        }
+      }
+      // Nested inside another biased section (rare): the real lock, which excludes every other
+      // real locker, and the home thread (us, or a revoked one) no longer uses the bias here.
+    }
+    // acquire: the queue and slots written under the lock by the previous holder are visible.
     while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      while (locked_.load(std::memory_order_relaxed)) pause();
     }
   }
-  // release: our writes to the queue, the balance and the partner's slot are published.
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  // release: our writes to the queue, the balance and the partner's slot are published (to the
+  // next locker, or to a revoker waiting for our in_op to clear).
+  void unlock() noexcept {
+    if (bias_available()) [[likely]] {
+      thread_rec* me = this_thread_rec();
+      if (me->in_op.load(std::memory_order_relaxed) == this) [[likely]] {
+        me->in_op.store(nullptr, std::memory_order_release);
+        return;
+      }
+    }
+    locked_.store(false, std::memory_order_release);
+  }
+
+  // shared(): another thread has used it (diagnostics, tests).
+  bool shared() const noexcept { return shared_.load(std::memory_order_relaxed); }
+
+  static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
 
  private:
   std::atomic<bool> locked_{false};
+  std::atomic<bool> shared_{false};
+  std::atomic<thread_rec*> home_{nullptr};
 };
 
 // wait_owner: the object a parked tasklet waits on.
@@ -82,7 +152,7 @@ void throw_if_switch_trapped();
 // `lock`, when given, is the owner's lock, held by the caller; park() releases it once the tasklet
 // is in the queue (before switching away), so a partner on another thread can complete it.
 void park(wait_owner& owner, wait_queue& queue, void* slot, block_reason reason,
-          spinlock* lock = nullptr);
+          biased_lock* lock = nullptr);
 
 // Waking a parked tasklet t (already unlinked from the owner's queue by the caller):
 // unpark_append(t): t goes to the end of the run queue; the caller continues.
