@@ -1082,7 +1082,10 @@ void revoke_bias(thread_rec* home, const void* lock, std::atomic<bool>& shared) 
   while (home->in_op.load(std::memory_order_acquire) == lock) biased_lock::pause();
 }
 
-void reserve_thread() noexcept {
+void reserve_thread() {
+  // The constructing thread gets its scheduler now too: it is about to talk to the new thread,
+  // which must not find nobody active before this thread's first channel operation.
+  (void)sched();
   std::lock_guard lk(g_threads_mu);
   ++g_active;
 }
@@ -1465,6 +1468,7 @@ void worker_main(worker_pool::state* ps, unsigned i);
 }
 
 worker_pool::worker_pool(unsigned n) : st_(std::make_unique<state>()) {
+  (void)detail::sched();  // the owner counts as active from now on (see reserve_thread)
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   st_->scheds.assign(n, nullptr);
   for (unsigned i = 0; i < n; ++i) st_->threads.emplace_back(worker_main, st_.get(), i);

@@ -31,7 +31,7 @@ void run(thread_block_t);
 namespace detail {
 struct scheduler;
 void post_call(scheduler* target, unique_function fn);
-void reserve_thread() noexcept;
+void reserve_thread();
 void adopt_reservation() noexcept;
 void end_reservation() noexcept;
 void unreserve_thread() noexcept;
@@ -41,7 +41,9 @@ void unreserve_thread() noexcept;
 // A plain std::thread counts only once it first uses the library (creating its scheduler), so
 // a thread that blocks right after starting one may find nobody active, give up and raise
 // deadlock (or return from run(thread_block)) before the new thread has said a word. Stackless
-// counts every Python thread; stackless::thread gives the same guarantee. Joins on destruction.
+// counts every Python thread; stackless::thread gives the same guarantee, and also gives the
+// constructing thread its scheduler (so the new thread can't find it uncounted either). Joins on
+// destruction.
 class thread {
  public:
   thread() noexcept = default;
