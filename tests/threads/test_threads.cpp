@@ -323,4 +323,32 @@ BOOST_AUTO_TEST_CASE(stress_many_threads_one_channel) {
   BOOST_TEST(std::count(seen.begin(), seen.end(), 1) == threads * per_thread);
 }
 
+// A channel used by one thread is biased to it (no atomic read-modify-write per operation); the
+// first operation from another thread revokes the bias while the home thread keeps using the
+// channel. Every value is delivered exactly once on both sides of the revocation.
+BOOST_AUTO_TEST_CASE(biased_channel_revoked_while_in_use) {
+  constexpr int local = 20000, remote = 20000;
+  channel<int> ch;
+  std::vector<int> seen(local + remote, 0);
+  tasklet([&] {
+    for (int i = 0; i < local; ++i) ch.send(i);
+  })();
+  tasklet([&] {
+    for (int i = 0; i < local + remote; ++i) seen[static_cast<std::size_t>(ch.receive())]++;
+  })();
+  std::atomic<bool> go{false};
+  stackless::thread other([&] {
+    while (!go) std::this_thread::yield();
+    for (int i = 0; i < remote; ++i) ch.send(local + i);  // the first send revokes the bias
+  });
+  // Let the home thread run a while on the biased channel before the other thread starts.
+  schedule();
+  schedule();
+  go = true;
+  run(thread_block);
+  other.join();
+  BOOST_TEST(std::count(seen.begin(), seen.end(), 1) == local + remote);
+  BOOST_TEST(ch.balance() == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
