@@ -5,19 +5,19 @@
 // events, never as an interrupt of whatever tasklet is running. Older kernels get COOP_TASKRUN,
 // then no flags. Buffered reads that hit the page cache complete inline during submission;
 // buffered writes may be punted to io-wq workers (docs/peers.md §8).
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "backend.hpp"
 
 #ifdef STACKLESS_HAVE_LIBURING
 #include <liburing.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #endif
 
 namespace stackless::io::detail {
@@ -31,7 +31,22 @@ constexpr std::uint64_t kCancelTag = 1;
 // user_data of the wake-up poll on the eventfd (see wake()).
 constexpr std::uint64_t kWakeTag = 2;
 
+// Rings are set up and torn down under one mutex. liburing maps and unmaps ring memory with raw
+// system calls, which TSan does not see: a new thread's ring mapped where an ended thread's was
+// would look like a race on the SQEs. The mutex orders the two (and costs nothing: rings are
+// made once per thread).
+std::mutex& ring_mu() {
+  static std::mutex m;
+  return m;
+}
+
+void exit_ring(io_uring& ring) {
+  std::lock_guard lk(ring_mu());
+  io_uring_queue_exit(&ring);
+}
+
 int setup_ring(io_uring& ring, unsigned entries) {
+  std::lock_guard lk(ring_mu());
   const unsigned flag_sets[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
                                 IORING_SETUP_COOP_TASKRUN, 0};
   int rc = -EINVAL;
@@ -48,7 +63,7 @@ class uring_backend final : public backend {
  public:
   uring_backend(const io_uring& r, int efd) : ring_(r), efd_(efd) {}
   ~uring_backend() override {
-    io_uring_queue_exit(&ring_);
+    exit_ring(ring_);
     ::close(efd_);
   }
   uring_backend(const uring_backend&) = delete;
@@ -167,7 +182,7 @@ std::unique_ptr<backend> make_uring_backend(std::error_code& ec) {
   const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) {
     ec = std::error_code(errno, std::generic_category());
-    io_uring_queue_exit(&ring);
+    exit_ring(ring);
     return nullptr;
   }
   return std::make_unique<uring_backend>(ring, efd);
@@ -188,7 +203,7 @@ std::error_code probe_uring() {
     }
     io_uring_free_probe(p);
   }
-  io_uring_queue_exit(&ring);
+  exit_ring(ring);
   return ec;
 }
 
