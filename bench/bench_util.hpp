@@ -96,8 +96,10 @@ class table {
       for (std::size_t i = 0; i < w.size(); ++i) {
         std::string c = i < r.size() ? r[i] : "";
         line += ' ';
-        if (i == 0) line += c + std::string(w[i] - c.size(), ' ');
-        else line += std::string(w[i] - c.size(), ' ') + c;
+        if (i == 0)
+          line += c + std::string(w[i] - c.size(), ' ');
+        else
+          line += std::string(w[i] - c.size(), ' ') + c;
         line += " |";
       }
       std::fprintf(out, "%s\n", line.c_str());
@@ -119,6 +121,8 @@ inline std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
-inline std::string ratio(double a, double b) { return b > 0 ? fmt("%.2fx", a / b) : "-"; }
+inline std::string ratio(double a, double b) {
+  return b > 0 ? fmt("%.2fx", a / b) : "-";
+}
 
 }  // namespace bench

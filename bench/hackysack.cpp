@@ -30,7 +30,7 @@ struct hackysacker;
 using message = hackysacker*;  // nullptr is 'exit'
 
 int g_turns = 0;
-int g_counter = 0;       // hackysacker.counter
+int g_counter = 0;        // hackysacker.counter
 std::uint64_t g_rng = 0;  // random.randint: a xorshift64*, reseeded for every game
 
 std::size_t randint(std::size_t lo, std::size_t hi) {  // inclusive, like random.randint
@@ -92,7 +92,8 @@ game_result runit(int hs, int ts) {
   owners.reserve(static_cast<std::size_t>(hs) + 1);
   owners.push_back(std::make_unique<hackysacker>("1", circle));
   hackysacker* one = owners.back().get();
-  for (int i = 0; i < hs; ++i) owners.push_back(std::make_unique<hackysacker>(std::to_string(i), circle));
+  for (int i = 0; i < hs; ++i)
+    owners.push_back(std::make_unique<hackysacker>(std::to_string(i), circle));
   one->channel.send(one);
   stackless::run();
   const std::int64_t t1 = bench::now_ns();
@@ -123,9 +124,10 @@ int main(int argc, char** argv) {
     double python_ms;
   };
   const row rows[] = {{10, 2.6}, {100, 2.6}, {1000, 4.6}, {10000, 77.8}, {100000, 989.0}};
-  std::printf("hackysack: runit(N, %d, 0), best of %d (3 for 100,000, as for Python); "
-              "'first' is the first run (fresh stacks: page faults)\n",
-              turns, reps);
+  std::printf(
+      "hackysack: runit(N, %d, 0), best of %d (3 for 100,000, as for Python); "
+      "'first' is the first run (fresh stacks: page faults)\n",
+      turns, reps);
   bench::table t({"players", "best ms", "first ms", "median ms", "Stackless 3.7.5 ms",
                   "faster than Stackless", "left blocked", "cleanup ms", "RSS MiB"});
   double big = -1;

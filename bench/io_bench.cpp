@@ -168,7 +168,8 @@ double threads_copy(const fs::path& dir, const std::vector<copy_set>& sets) {
   const std::int64_t t0 = bench::now_ns();
   std::vector<std::thread> ts;
   for (std::size_t s = 0; s < sets.size(); ++s)
-    for (int i = 0; i < sets[s].count; ++i) ts.emplace_back(blocking_copy, sets[s].src, dst(dir, s, i));
+    for (int i = 0; i < sets[s].count; ++i)
+      ts.emplace_back(blocking_copy, sets[s].src, dst(dir, s, i));
   for (auto& t : ts) t.join();
   return gbps(sets, bench::now_ns() - t0);
 }
@@ -220,23 +221,31 @@ int main(int argc, char** argv) {
   warm(big);
   warm(small);
   const std::vector<copy_set> sets = {{big, 8, 64 * kMiB}, {small, 20, kMiB}};
-  std::printf("\n== copies, page cache warm: 8 x 64 MiB + 20 x 1 MiB, %zu KiB chunks (GB/s, best "
-              "of 3)\n", kChunk / 1024);
+  std::printf(
+      "\n== copies, page cache warm: 8 x 64 MiB + 20 x 1 MiB, %zu KiB chunks (GB/s, best "
+      "of 3)\n",
+      kChunk / 1024);
   auto best = [&](auto f) {
-    return bench::repeat(3, [&] {
-             const double v = f();
-             clean_copies(dir, sets);
-             return -v;
-           }).best * -1;
+    return bench::repeat(3,
+                         [&] {
+                           const double v = f();
+                           clean_copies(dir, sets);
+                           return -v;
+                         })
+               .best *
+           -1;
   };
   const double thr = best([&] { return threads_copy(dir, sets); });
   const double seq = best([&] { return sequential_copy(dir, sets); });
-  std::printf("thread per file (blocking read/write) %6.2f\nsequential blocking copy            "
-              "  %6.2f\n", thr, seq);
+  std::printf(
+      "thread per file (blocking read/write) %6.2f\nsequential blocking copy            "
+      "  %6.2f\n",
+      thr, seq);
   for (const char* b : backends) {
-    const double v = best([&] { return run_in_child(b, [&] { return stackless_copy(dir, sets); }); });
-    std::printf("stackless %-10s                  %6.2f   = %.2fx threads, %.2fx sequential\n",
-                b, v, v / thr, v / seq);
+    const double v =
+        best([&] { return run_in_child(b, [&] { return stackless_copy(dir, sets); }); });
+    std::printf("stackless %-10s                  %6.2f   = %.2fx threads, %.2fx sequential\n", b,
+                v, v / thr, v / seq);
   }
   fs::remove_all(dir);
   return 0;

@@ -35,8 +35,7 @@ result run_mode(std::size_t n, bool shared) {
   chans.reserve(shared ? 0 : n);
   for (std::size_t i = 0; i < n; ++i) {
     stackless::channel<int> c = shared ? one : stackless::channel<int>();
-    stackless::tasklet([c]() mutable { g_sum += static_cast<std::uint64_t>(c.receive()); })
-        .setup();
+    stackless::tasklet([c]() mutable { g_sum += static_cast<std::uint64_t>(c.receive()); }).setup();
     if (!shared) chans.push_back(c);
   }
   stackless::run();  // every tasklet runs up to its receive and blocks
@@ -63,9 +62,10 @@ int main(int argc, char** argv) {
     if (a.rfind("--mode=", 0) == 0) mode = a.substr(7);
   }
   const long rss0 = bench::get_usage().maxrss_kib / 1024;
-  std::printf("parked: %zu tasklets blocked receiving at once, default stack %zu KiB "
-              "(process RSS before: %ld MiB)\n",
-              n, stackless::default_stack_size() / 1024, rss0);
+  std::printf(
+      "parked: %zu tasklets blocked receiving at once, default stack %zu KiB "
+      "(process RSS before: %ld MiB)\n",
+      n, stackless::default_stack_size() / 1024, rss0);
   bench::table t({"mode", "create+park ms", "us/tasklet", "release ms", "peak RSS MiB",
                   "KiB/tasklet", "faults/tasklet", "parked", "stacks mapped", "guarded",
                   "guard_install"});
@@ -82,15 +82,14 @@ int main(int argc, char** argv) {
     t.row({m, bench::fmt("%.1f", r.create_ms),
            bench::fmt("%.2f", r.create_ms * 1000.0 / static_cast<double>(n)),
            bench::fmt("%.1f", r.release_ms), std::to_string(r.rss_mib),
-           bench::fmt("%.1f", static_cast<double>(r.rss_mib - rss0) * 1024.0 /
-                                  static_cast<double>(n)),
+           bench::fmt("%.1f",
+                      static_cast<double>(r.rss_mib - rss0) * 1024.0 / static_cast<double>(n)),
            bench::fmt("%.3f", r.faults_per_tasklet), std::to_string(r.parked),
            std::to_string(r.stacks.mapped), std::to_string(r.stacks.guarded),
            r.stacks.guard_install ? "yes" : "no"});
   }
   t.print();
-  const std::uint64_t want = static_cast<std::uint64_t>(n) * (n - 1) / 2 *
-                             (mode == "both" ? 2 : 1);
+  const std::uint64_t want = static_cast<std::uint64_t>(n) * (n - 1) / 2 * (mode == "both" ? 2 : 1);
   if (g_sum != want) {
     std::fprintf(stderr, "parked: wrong sum %llu\n", static_cast<unsigned long long>(g_sum));
     return 1;

@@ -38,7 +38,9 @@ constexpr u64 kDiv = 10;
 std::size_t g_peak_alive = 0;
 int g_pref = -1;
 
-inline void note_alive() { g_peak_alive = std::max(g_peak_alive, stackless::alive_tasklets()); }
+inline void note_alive() {
+  g_peak_alive = std::max(g_peak_alive, stackless::alive_tasklets());
+}
 
 chan make_chan() {
   chan c;
@@ -124,8 +126,7 @@ result run_stackless(F root_fn, u64 size, u64 tasklets) {
   result r;
   r.ms = static_cast<double>(t1 - t0) / 1e6;
   r.rss_mib = u1.maxrss_kib / 1024;
-  r.faults_per_tasklet =
-      static_cast<double>(u1.minflt - u0.minflt) / static_cast<double>(tasklets);
+  r.faults_per_tasklet = static_cast<double>(u1.minflt - u0.minflt) / static_cast<double>(tasklets);
   r.peak_alive = g_peak_alive;
   return r;
 }
@@ -142,8 +143,15 @@ void fiber_skynet(fiber_alloc& salloc, fiber_chan& c, u64 num, u64 size, u64 div
   fiber_chan rc{16};
   for (u64 i = 0; i < div; ++i) {
     const u64 sub_num = num + i * size / div;
-    boost::fibers::fiber{boost::fibers::launch::dispatch, std::allocator_arg, salloc, fiber_skynet,
-                         std::ref(salloc), std::ref(rc), sub_num, size / div, div}
+    boost::fibers::fiber{boost::fibers::launch::dispatch,
+                         std::allocator_arg,
+                         salloc,
+                         fiber_skynet,
+                         std::ref(salloc),
+                         std::ref(rc),
+                         sub_num,
+                         size / div,
+                         div}
         .detach();
   }
   u64 sum = 0;
@@ -156,8 +164,15 @@ result run_fiber(u64 size, u64 tasklets) {
   const std::int64_t t0 = bench::now_ns();
   fiber_alloc salloc{16 * 1024};  // Boost's example uses 8 KiB; that overflows here
   fiber_chan rc{2};
-  boost::fibers::fiber root{boost::fibers::launch::dispatch, std::allocator_arg, salloc,
-                            fiber_skynet, std::ref(salloc), std::ref(rc), u64{0}, size, kDiv};
+  boost::fibers::fiber root{boost::fibers::launch::dispatch,
+                            std::allocator_arg,
+                            salloc,
+                            fiber_skynet,
+                            std::ref(salloc),
+                            std::ref(rc),
+                            u64{0},
+                            size,
+                            kDiv};
   const u64 sum = rc.value_pop();
   root.join();
   const std::int64_t t1 = bench::now_ns();
@@ -169,8 +184,7 @@ result run_fiber(u64 size, u64 tasklets) {
   result r;
   r.ms = static_cast<double>(t1 - t0) / 1e6;
   r.rss_mib = u1.maxrss_kib / 1024;
-  r.faults_per_tasklet =
-      static_cast<double>(u1.minflt - u0.minflt) / static_cast<double>(tasklets);
+  r.faults_per_tasklet = static_cast<double>(u1.minflt - u0.minflt) / static_cast<double>(tasklets);
   return r;
 }
 
@@ -190,14 +204,14 @@ int main(int argc, char** argv) {
     if (s == 1) break;
   }
   const u64 want = size * (size - 1) / 2;
-  std::printf("skynet: %llu leaves, %llu tasklets, sum %llu; best of %d (peak RSS is the "
-              "process's running maximum, so it can only grow down the table)\n",
-              static_cast<unsigned long long>(size), static_cast<unsigned long long>(tasklets),
-              static_cast<unsigned long long>(want), reps);
+  std::printf(
+      "skynet: %llu leaves, %llu tasklets, sum %llu; best of %d (peak RSS is the "
+      "process's running maximum, so it can only grow down the table)\n",
+      static_cast<unsigned long long>(size), static_cast<unsigned long long>(tasklets),
+      static_cast<unsigned long long>(want), reps);
 
   bench::table t({"variant", "pref", "best ms", "first ms", "median ms", "vs Go 1000 ms",
-                  "peak RSS MiB", "faults/tasklet (first)", "faults/tasklet (best)",
-                  "peak alive"});
+                  "peak RSS MiB", "faults/tasklet (first)", "faults/tasklet (best)", "peak alive"});
   double headline = 0, headline_faults = 0, fiber_ms = 0;
   auto run_variant = [&](const char* name, void (*fn)(chan, u64, u64), int pref) {
     g_pref = pref;
@@ -207,8 +221,8 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     for (auto& x : rs) ms.push_back(x.ms);
     const auto s = bench::summarize(ms);
-    const result best = *std::min_element(rs.begin(), rs.end(),
-                                          [](auto& a, auto& b) { return a.ms < b.ms; });
+    const result best =
+        *std::min_element(rs.begin(), rs.end(), [](auto& a, auto& b) { return a.ms < b.ms; });
     t.row({name, std::to_string(pref), bench::fmt("%.1f", s.best), bench::fmt("%.1f", s.first),
            bench::fmt("%.1f", s.median), bench::fmt("%.2fx faster", 1000.0 / s.best),
            std::to_string(best.rss_mib), bench::fmt("%.4f", first.faults_per_tasklet),
@@ -230,10 +244,9 @@ int main(int argc, char** argv) {
   if (!bench::has_flag(argc, argv, "--no-fiber")) {
     const result f = run_fiber(size, tasklets);
     fiber_ms = f.ms;
-    t.row({"Boost.Fiber round_robin (dispatch, buffered_channel 16)", "-",
-           bench::fmt("%.1f", f.ms), bench::fmt("%.1f", f.ms), "-",
-           bench::fmt("%.2fx faster", 1000.0 / f.ms), std::to_string(f.rss_mib),
-           bench::fmt("%.4f", f.faults_per_tasklet), "-", "-"});
+    t.row({"Boost.Fiber round_robin (dispatch, buffered_channel 16)", "-", bench::fmt("%.1f", f.ms),
+           bench::fmt("%.1f", f.ms), "-", bench::fmt("%.2fx faster", 1000.0 / f.ms),
+           std::to_string(f.rss_mib), bench::fmt("%.4f", f.faults_per_tasklet), "-", "-"});
   }
   t.print();
   const auto ss = stackless::get_stack_stats();

@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
     sched.push_back(schedule_round_trip(n));
     fyield.push_back(bench::fiber_yield_round_trip(n / 4));
   }
-  const auto sb = bench::summarize(bare), sc = bench::summarize(cfib),
-             ss = bench::summarize(sched), sf = bench::summarize(fyield);
+  const auto sb = bench::summarize(bare), sc = bench::summarize(cfib), ss = bench::summarize(sched),
+             sf = bench::summarize(fyield);
 
   std::printf("switch_bench: round trip A->B->A, %lld round trips, best of %d (median beside)\n",
               static_cast<long long>(n), reps);

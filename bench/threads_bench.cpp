@@ -208,9 +208,8 @@ double hackysack_pool(unsigned workers, int n_players, int sacks, int kicks) {
           }
           // Kick through a fresh tasklet: with several sacks in play, two players kicking to
           // each other with a plain send would both block in send (a rendezvous) for ever.
-          stackless::tasklet([ch = g->players[static_cast<std::size_t>(to)], s]() mutable {
-            ch.send(s);
-          })();
+          stackless::tasklet(
+              [ch = g->players[static_cast<std::size_t>(to)], s]() mutable { ch.send(s); })();
         }
       });
     for (int s = 0; s < sacks; ++s)
@@ -237,9 +236,10 @@ int main(int argc, char** argv) {
   }
   const auto ss = bench::summarize(same), sc = bench::summarize(cross),
              sf = bench::summarize(fiber), st = bench::summarize(thr);
-  std::printf("threads_bench: channel ping-pong round trip across two threads, %lld round trips, "
-              "best of %d (median beside); %u hardware threads\n",
-              static_cast<long long>(n), reps, std::thread::hardware_concurrency());
+  std::printf(
+      "threads_bench: channel ping-pong round trip across two threads, %lld round trips, "
+      "best of %d (median beside); %u hardware threads\n",
+      static_cast<long long>(n), reps, std::thread::hardware_concurrency());
   bench::table t({"contender", "ns/round trip", "median", "this / stackless cross-thread"});
   auto add = [&](const char* name, const bench::stats& s) {
     t.row({name, bench::fmt("%.1f", s.best), bench::fmt("%.1f", s.median),
@@ -250,8 +250,10 @@ int main(int argc, char** argv) {
   add("Boost.Fiber unbuffered_channel, two threads", sf);
   add("std::thread + mutex/condvar, two threads", st);
   t.print();
-  std::printf("Go unbuffered channel, GOMAXPROCS=2, this machine kind (issue 5): ~615 ns -> "
-              "stackless is %.2fx that\n\n", sc.best / 615.0);
+  std::printf(
+      "Go unbuffered channel, GOMAXPROCS=2, this machine kind (issue 5): ~615 ns -> "
+      "stackless is %.2fx that\n\n",
+      sc.best / 615.0);
 
   const u64 size = static_cast<u64>(bench::flag_value(argc, argv, "--skynet", 1'000'000));
   std::vector<double> s1, s2;
@@ -284,8 +286,10 @@ int main(int argc, char** argv) {
                 std::to_string(c.kicks) + " kicks",
             bench::fmt("%.1f", a.best), bench::fmt("%.1f", b.best), bench::ratio(a.best, b.best)});
   }
-  std::printf("hackysack over a worker_pool (players round robin, kicks to any worker), best of "
-              "%d\n", reps);
+  std::printf(
+      "hackysack over a worker_pool (players round robin, kicks to any worker), best of "
+      "%d\n",
+      reps);
   th.print();
   return 0;
 }

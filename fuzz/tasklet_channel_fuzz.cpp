@@ -45,17 +45,34 @@ using stackless::tasklet;
 // ---- the program: decoded from the input, shared by the real run and the model --------------
 
 enum Op : std::uint8_t {
-  SEND, RECV, SEND_EXC, SCHEDULE, KILL, THROW, INSERT, REMOVE, RUN_T, SWITCH,
-  CLOSE, OPEN, PREF, SCHEDALL, SETUP, BIND, RUN, SCHED_REMOVE, kOps
+  SEND,
+  RECV,
+  SEND_EXC,
+  SCHEDULE,
+  KILL,
+  THROW,
+  INSERT,
+  REMOVE,
+  RUN_T,
+  SWITCH,
+  CLOSE,
+  OPEN,
+  PREF,
+  SCHEDALL,
+  SETUP,
+  BIND,
+  RUN,
+  SCHED_REMOVE,
+  kOps
 };
-const char* const kOpName[kOps] = {"send",   "recv", "sendexc", "sched",  "kill",    "throw",
-                                   "insert", "remove", "run_t", "switch", "close",   "open",
-                                   "pref",   "schedall", "setup", "bind", "run", "schedrm"};
+const char* const kOpName[kOps] = {"send",   "recv",     "sendexc", "sched",  "kill",  "throw",
+                                   "insert", "remove",   "run_t",   "switch", "close", "open",
+                                   "pref",   "schedall", "setup",   "bind",   "run",   "schedrm"};
 
 struct Step {
   Op op = SEND;
-  int c = 0;          // channel
-  int t = 1;          // target tasklet (1..NT)
+  int c = 0;  // channel
+  int t = 1;  // target tasklet (1..NT)
   bool pending = false;
   int pref = -1;
   bool flag = false;
@@ -116,12 +133,18 @@ Program decode(const std::uint8_t* data, std::size_t size) {
   return pg;
 }
 
-int send_value(int agent, int pc) { return agent * 1000 + pc; }
+int send_value(int agent, int pc) {
+  return agent * 1000 + pc;
+}
 
 std::string step_text(int agent, const Step& s) {
   std::string r = std::to_string(agent) + ":" + kOpName[s.op];
   switch (s.op) {
-    case SEND: case RECV: case SEND_EXC: case CLOSE: case OPEN:
+    case SEND:
+    case RECV:
+    case SEND_EXC:
+    case CLOSE:
+    case OPEN:
       r += " c" + std::to_string(s.c);
       break;
     case PREF:
@@ -130,10 +153,16 @@ std::string step_text(int agent, const Step& s) {
     case SCHEDALL:
       r += " c" + std::to_string(s.c) + "=" + std::to_string(s.flag);
       break;
-    case KILL: case THROW:
+    case KILL:
+    case THROW:
       r += " t" + std::to_string(s.t) + (s.pending ? " pending" : "");
       break;
-    case INSERT: case REMOVE: case RUN_T: case SWITCH: case SETUP: case BIND:
+    case INSERT:
+    case REMOVE:
+    case RUN_T:
+    case SWITCH:
+    case SETUP:
+    case BIND:
       r += " t" + std::to_string(s.t);
       break;
     default:
@@ -146,7 +175,9 @@ std::string step_text(int agent, const Step& s) {
 std::string thrown_kind(int agent, int pc) {
   return "thr" + std::to_string(agent) + "." + std::to_string(pc);
 }
-std::string sent_kind(int value) { return "sent" + std::to_string(value); }
+std::string sent_kind(int value) {
+  return "sent" + std::to_string(value);
+}
 const char* const kExit = "exit";
 
 [[noreturn]] void fail(const std::string& what, const std::vector<std::string>& real,
@@ -295,8 +326,10 @@ void nested_step(int a, std::size_t pc) {
   R.log.push_back(step_text(a, s) + " " + res);
   const std::string now = classify(std::current_exception());
   if (now != outer) {
-    std::fprintf(stderr, "\n*** tasklet %d: the exception being handled changed from %s to %s "
-                 "across a switch inside its handler\n", a, outer.c_str(), now.c_str());
+    std::fprintf(stderr,
+                 "\n*** tasklet %d: the exception being handled changed from %s to %s "
+                 "across a switch inside its handler\n",
+                 a, outer.c_str(), now.c_str());
     std::abort();
   }
 }
@@ -316,8 +349,7 @@ void interp(int a) {
     } catch (...) {
       R.log.push_back(step_text(a, s) + " !" + classify(std::current_exception()));
       if (!R.pg->catches[static_cast<std::size_t>(a)]) throw;
-      if (R.pg->nested[static_cast<std::size_t>(a)] && pc + 1 < script.size())
-        nested_step(a, ++pc);
+      if (R.pg->nested[static_cast<std::size_t>(a)] && pc + 1 < script.size()) nested_step(a, ++pc);
       continue;
     }
     R.log.push_back(step_text(a, s) + " " + res);
@@ -378,7 +410,9 @@ struct Model {
     ring.insert(ring.begin() + 1, t);
     ag[t].st = St::ring;
   }
-  void rotate_to(int t) { std::rotate(ring.begin(), std::find(ring.begin(), ring.end(), t), ring.end()); }
+  void rotate_to(int t) {
+    std::rotate(ring.begin(), std::find(ring.begin(), ring.end(), t), ring.end());
+  }
   void rotate1() { std::rotate(ring.begin(), ring.begin() + 1, ring.end()); }
 
   void cancel_block(int t) {
@@ -684,8 +718,8 @@ void compare(const Real& R, const Model& M, const std::string& when) {
     const auto& rc = R.chans[c];
     const MChan& mc = M.ch[c];
     if (rc.balance() != mc.balance())
-      bad("balance of c" + std::to_string(c) + ": " + std::to_string(rc.balance()) +
-          " vs model " + std::to_string(mc.balance()));
+      bad("balance of c" + std::to_string(c) + ": " + std::to_string(rc.balance()) + " vs model " +
+          std::to_string(mc.balance()));
     if (rc.closing() != mc.closing) bad("closing of c" + std::to_string(c));
     std::vector<int> q;
     for (tasklet t = rc.queue(); t && q.size() < 16; t = t.next()) q.push_back(agent_of(R, t));
@@ -699,8 +733,7 @@ void compare(const Real& R, const Model& M, const std::string& when) {
     const bool m_alive = M.alive(a);
     alive += m_alive;
     if (t.alive() != m_alive || t.blocked() != (s == St::blocked) ||
-        t.paused() != (s == St::paused) ||
-        t.scheduled() != (s == St::ring || s == St::blocked))
+        t.paused() != (s == St::paused) || t.scheduled() != (s == St::ring || s == St::blocked))
       bad("state of tasklet " + std::to_string(a));
   }
   if (stackless::alive_tasklets() != alive) bad("alive_tasklets()");
@@ -719,7 +752,8 @@ void cleanup(Real& R) {
   }
   if (stackless::alive_tasklets() != 0 || stackless::getruncount() != 1 ||
       !stackless::getcurrent().is_main() || stackless::get_stack_stats().in_use != 0) {
-    std::fprintf(stderr, "\n*** LIVENESS: %zu tasklet(s) survive 50 rounds of kill(), runcount %d\n",
+    std::fprintf(stderr,
+                 "\n*** LIVENESS: %zu tasklet(s) survive 50 rounds of kill(), runcount %d\n",
                  stackless::alive_tasklets(), stackless::getruncount());
     std::abort();
   }

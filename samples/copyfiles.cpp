@@ -10,8 +10,8 @@
 // default the copy goes in 64 KiB chunks, so that the progress line has something to show.
 //
 // Added to the original: a progress line while the copies run (a tasklet that sleeps 20 ms
-// between updates), a byte-for-byte check of every copy (the exit status is 1 if any copy differs), a
-// run of the same copies with plain blocking stdio for comparison (--compare), the choice of the
+// between updates), a byte-for-byte check of every copy (the exit status is 1 if any copy differs),
+// a run of the same copies with plain blocking stdio for comparison (--compare), the choice of the
 // I/O backend, sizes, counts and chunking, and the test files are removed at the end.
 //
 // Usage: copyfiles [options]   (--help lists them)
@@ -44,7 +44,7 @@ struct options {
   int big_count = 10;
   int small_count = 20;
   std::size_t chunk = 64 * 1024;  // 0: read the whole file, then write it (the original)
-  std::string backend;    // "", "uring" or "threadpool"
+  std::string backend;            // "", "uring" or "threadpool"
   bool compare = false;
   bool quiet = false;
   bool keep = false;
@@ -196,16 +196,26 @@ bool parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--big-size") opt.big_size = std::strtoull(value(), nullptr, 0);
-    else if (a == "--small-size") opt.small_size = std::strtoull(value(), nullptr, 0);
-    else if (a == "--big-count") opt.big_count = std::atoi(value());
-    else if (a == "--small-count") opt.small_count = std::atoi(value());
-    else if (a == "--chunk") opt.chunk = std::strtoull(value(), nullptr, 0);
-    else if (a == "--backend") opt.backend = value();
-    else if (a == "--dir") opt.dir = value();
-    else if (a == "--compare") opt.compare = true;
-    else if (a == "--keep") opt.keep = true;
-    else if (a == "--quiet") opt.quiet = true;
+    if (a == "--big-size")
+      opt.big_size = std::strtoull(value(), nullptr, 0);
+    else if (a == "--small-size")
+      opt.small_size = std::strtoull(value(), nullptr, 0);
+    else if (a == "--big-count")
+      opt.big_count = std::atoi(value());
+    else if (a == "--small-count")
+      opt.small_count = std::atoi(value());
+    else if (a == "--chunk")
+      opt.chunk = std::strtoull(value(), nullptr, 0);
+    else if (a == "--backend")
+      opt.backend = value();
+    else if (a == "--dir")
+      opt.dir = value();
+    else if (a == "--compare")
+      opt.compare = true;
+    else if (a == "--keep")
+      opt.keep = true;
+    else if (a == "--quiet")
+      opt.quiet = true;
     else if (a == "--help" || a == "-h") {
       usage(argv[0]);
       std::exit(0);
@@ -221,9 +231,9 @@ bool parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (!parse(argc, argv)) return 2;
-  // The backend is chosen once per process, on the first I/O: set the choice before any.
+    // The backend is chosen once per process, on the first I/O: set the choice before any.
 #ifdef _WIN32
-  // Windows has one backend (IOCP); the option is accepted and ignored there.
+    // Windows has one backend (IOCP); the option is accepted and ignored there.
 #else
   if (!opt.backend.empty()) ::setenv("STACKLESS_IO_BACKEND", opt.backend.c_str(), 1);
 #endif
@@ -254,9 +264,11 @@ int main(int argc, char** argv) {
   // Launching tasklets to perform the file copy.
   std::vector<job> jobs;
   for (int i = 1; i <= opt.big_count; ++i)
-    jobs.push_back(job{.who = i, .infile = big, .out = opt.dir / ("big" + std::to_string(i) + ".txt")});
+    jobs.push_back(
+        job{.who = i, .infile = big, .out = opt.dir / ("big" + std::to_string(i) + ".txt")});
   for (int i = 1; i <= opt.small_count; ++i)
-    jobs.push_back(job{.who = i, .infile = small, .out = opt.dir / ("sm" + std::to_string(i) + ".txt")});
+    jobs.push_back(
+        job{.who = i, .infile = small, .out = opt.dir / ("sm" + std::to_string(i) + ".txt")});
   std::size_t total_bytes = 0;
   jobs_total = jobs.size();
   for (job& j : jobs) {
@@ -287,10 +299,10 @@ int main(int argc, char** argv) {
                    j.error.c_str());
     }
   }
-  std::printf("Total time is %.3f s (%.0f MB/s); slowest tasklet %.3f s; %zu copies verified, "
-              "%d bad\n",
-              total, total_bytes / 1e6 / total, slowest, jobs.size() - static_cast<std::size_t>(bad),
-              bad);
+  std::printf(
+      "Total time is %.3f s (%.0f MB/s); slowest tasklet %.3f s; %zu copies verified, "
+      "%d bad\n",
+      total, total_bytes / 1e6 / total, slowest, jobs.size() - static_cast<std::size_t>(bad), bad);
   if (opt.compare) {
     const double b = blocking_copies(jobs);
     std::printf("Blocking stdio, one copy after the other: %.3f s (%.0f MB/s)\n", b,

@@ -35,7 +35,7 @@ void debug_print(const std::string& x) {
 }
 
 class hackysacker;
-using message = hackysacker*;     // the kicker ...
+using message = hackysacker*;      // the kicker ...
 constexpr message exit_message{};  // ... or 'exit' (a null pointer)
 
 class hackysacker {
@@ -102,10 +102,14 @@ int main(int argc, char** argv) {
   int hackysackers = 100;
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name) { return std::strcmp(argv[i], name) == 0 && i + 1 < argc; };
-    if (arg("--players")) hackysackers = std::atoi(argv[++i]);
-    else if (arg("--turns")) turns = std::atoi(argv[++i]);
-    else if (arg("--seed")) rng.seed(static_cast<unsigned>(std::atoi(argv[++i])));
-    else if (std::strcmp(argv[i], "--debug") == 0) debug = true;
+    if (arg("--players"))
+      hackysackers = std::atoi(argv[++i]);
+    else if (arg("--turns"))
+      turns = std::atoi(argv[++i]);
+    else if (arg("--seed"))
+      rng.seed(static_cast<unsigned>(std::atoi(argv[++i])));
+    else if (std::strcmp(argv[i], "--debug") == 0)
+      debug = true;
     else {
       std::fprintf(stderr, "usage: %s [--players N] [--turns N] [--debug] [--seed N]\n", argv[0]);
       return 2;

@@ -45,8 +45,10 @@ void pong() {
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--quiet") == 0) quiet = true;
+    if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+      rounds = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--quiet") == 0)
+      quiet = true;
     else {
       std::fprintf(stderr, "usage: %s [--rounds N] [--quiet]\n", argv[0]);
       return 2;

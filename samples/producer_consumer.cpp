@@ -49,7 +49,9 @@ bool tty = false;
 double scale = 1.0;
 std::mt19937 rng(2007);
 
-void Sleep(double seconds) { stackless::sleep(std::chrono::duration<double>(seconds * scale)); }
+void Sleep(double seconds) {
+  stackless::sleep(std::chrono::duration<double>(seconds * scale));
+}
 
 void printStatus(const std::string& reporter) {
   if (quiet) return;
@@ -110,10 +112,14 @@ int main(int argc, char** argv) {
   double seconds = 10;
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name) { return std::strcmp(argv[i], name) == 0 && i + 1 < argc; };
-    if (arg("--seconds")) seconds = std::atof(argv[++i]);
-    else if (arg("--scale")) scale = std::atof(argv[++i]);
-    else if (arg("--seed")) rng.seed(static_cast<unsigned>(std::atoi(argv[++i])));
-    else if (std::strcmp(argv[i], "--quiet") == 0) quiet = true;
+    if (arg("--seconds"))
+      seconds = std::atof(argv[++i]);
+    else if (arg("--scale"))
+      scale = std::atof(argv[++i]);
+    else if (arg("--seed"))
+      rng.seed(static_cast<unsigned>(std::atoi(argv[++i])));
+    else if (std::strcmp(argv[i], "--quiet") == 0)
+      quiet = true;
     else {
       std::fprintf(stderr, "usage: %s [--seconds S] [--scale S] [--quiet] [--seed N]\n", argv[0]);
       return 2;
@@ -143,10 +149,9 @@ int main(int argc, char** argv) {
     std::printf("Consumer %zu consumed: %d\n", c, c_counter[c]);
     total_c += c_counter[c];
   }
-  std::printf("\nProduced units: %d\nConsumed units: %d\nLeft in queue: %zu\n\n", total_p,
-              total_c, queue.size());
-  std::printf("Queue became zero %d times.\nQueue became full %d times.\n", zero_queue,
-              full_queue);
+  std::printf("\nProduced units: %d\nConsumed units: %d\nLeft in queue: %zu\n\n", total_p, total_c,
+              queue.size());
+  std::printf("Queue became zero %d times.\nQueue became full %d times.\n", zero_queue, full_queue);
 
   const bool ok = total_p > 0 && total_c > 0 &&
                   total_p - total_c == static_cast<int>(queue.size()) &&

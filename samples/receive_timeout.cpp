@@ -160,7 +160,8 @@ void Run(double expiry) {
 int main(int argc, char** argv) {
   double expiry = 5.0;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--expiry") == 0 && i + 1 < argc) expiry = std::atof(argv[++i]);
+    if (std::strcmp(argv[i], "--expiry") == 0 && i + 1 < argc)
+      expiry = std::atof(argv[++i]);
     else {
       std::fprintf(stderr, "usage: %s [--expiry S]\n", argv[0]);
       return 2;

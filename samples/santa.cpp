@@ -34,7 +34,9 @@ int groups = 10;
 int errors = 0;
 std::mt19937 rng(1994);
 
-void sleep(int units) { stackless::sleep(std::chrono::duration<double>(units * unit)); }
+void sleep(int units) {
+  stackless::sleep(std::chrono::duration<double>(units * unit));
+}
 
 using visitor = stackless::channel<void>;  // santa lets a visitor go by sending on its channel
 
@@ -125,7 +127,9 @@ class worker : public Agent {
 };
 
 santa* the_santa = nullptr;
-int worker::greeted_so_far() { return the_santa->greeted; }
+int worker::greeted_so_far() {
+  return the_santa->greeted;
+}
 
 template <class A, class... Args>
 A& make(Args&&... args) {
@@ -138,9 +142,12 @@ A& make(Args&&... args) {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name) { return std::strcmp(argv[i], name) == 0 && i + 1 < argc; };
-    if (arg("--groups")) groups = std::atoi(argv[++i]);
-    else if (arg("--unit")) unit = std::atof(argv[++i]);
-    else if (arg("--seed")) rng.seed(static_cast<unsigned>(std::atoi(argv[++i])));
+    if (arg("--groups"))
+      groups = std::atoi(argv[++i]);
+    else if (arg("--unit"))
+      unit = std::atof(argv[++i]);
+    else if (arg("--seed"))
+      rng.seed(static_cast<unsigned>(std::atoi(argv[++i])));
     else {
       std::fprintf(stderr, "usage: %s [--groups N] [--unit S] [--seed N]\n", argv[0]);
       return 2;
@@ -152,8 +159,10 @@ int main(int argc, char** argv) {
   secretary& edna = make<secretary>(sa, "elves", 3);
   secretary& robin = make<secretary>(sa, "reindeer", 9);
 
-  for (int i = 0; i < 21; ++i) make<worker>(edna, " Elf " + std::to_string(i) + " meeting in the study.");
-  for (int i = 0; i < 10; ++i) make<worker>(robin, " Reindeer " + std::to_string(i) + " delivery toys.");
+  for (int i = 0; i < 21; ++i)
+    make<worker>(edna, " Elf " + std::to_string(i) + " meeting in the study.");
+  for (int i = 0; i < 10; ++i)
+    make<worker>(robin, " Reindeer " + std::to_string(i) + " delivery toys.");
 
   stackless::run();
 

@@ -48,8 +48,10 @@ void Test(int n) {
 int main(int argc, char** argv) {
   int count = 10;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--count") == 0 && i + 1 < argc) count = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds_to_wait = std::atof(argv[++i]);
+    if (std::strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+      count = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+      seconds_to_wait = std::atof(argv[++i]);
     else {
       std::fprintf(stderr, "usage: %s [--count N] [--seconds S]\n", argv[0]);
       return 2;

@@ -31,7 +31,9 @@ struct channel_ref : channel_base {
 channel_callback set_channel_callback(channel_callback cb) {
   return std::exchange(tls_channel_cb, std::move(cb));
 }
-channel_callback get_channel_callback() { return tls_channel_cb; }
+channel_callback get_channel_callback() {
+  return tls_channel_cb;
+}
 
 channel_base::channel_base() : core_(new detail::channel_core) {}  // NOLINT: refcounted below
 channel_base::channel_base(detail::channel_core* c) noexcept : core_(c) {
@@ -45,7 +47,9 @@ void channel_base::drop(detail::channel_core* c) noexcept {
 
 namespace detail {
 
-channel_core::~channel_core() { assert(waiters_.empty()); }
+channel_core::~channel_core() {
+  assert(waiters_.empty());
+}
 
 void channel_core::release_last_handle() noexcept {
   lock_.lock();

@@ -51,8 +51,8 @@ void install_interrupt_handler() {
   std::call_once(once, [] {
     struct sigaction old {};
     if (::sigaction(kInterruptSignal, nullptr, &old) != 0) return;
-    const bool ours_to_take = !(old.sa_flags & SA_SIGINFO) &&
-                              (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN);
+    const bool ours_to_take =
+        !(old.sa_flags & SA_SIGINFO) && (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN);
     if (!ours_to_take) return;
     struct sigaction sa {};
     sa.sa_handler = on_interrupt;
@@ -150,8 +150,10 @@ class thread_backend final : public backend {
           if (o->pool_phase == 1) interrupt(*o);  // the last signal may have come too early
       }
       staged_.clear();
-      if (n == 1) qcv_.notify_one();
-      else if (n > 1) qcv_.notify_all();
+      if (n == 1)
+        qcv_.notify_one();
+      else if (n > 1)
+        qcv_.notify_all();
     }
     done.insert(done.end(), local_done_.begin(), local_done_.end());
     const bool have_local = !local_done_.empty();
@@ -163,8 +165,10 @@ class thread_backend final : public backend {
         if (!cancelling_.empty() && (!limit || *limit > kResignal)) limit = kResignal;
         poller_waiting_ = true;
         auto ready = [this] { return !done_.empty() || woken_; };
-        if (limit) dcv_.wait_for(lk, *limit, ready);
-        else dcv_.wait(lk, ready);
+        if (limit)
+          dcv_.wait_for(lk, *limit, ready);
+        else
+          dcv_.wait(lk, ready);
         poller_waiting_ = false;
       }
       woken_ = false;
@@ -172,9 +176,8 @@ class thread_backend final : public backend {
       done_.clear();
     }
     if (!cancelling_.empty()) {
-      std::erase_if(cancelling_, [&](op* o) {
-        return std::find(done.begin(), done.end(), o) != done.end();
-      });
+      std::erase_if(cancelling_,
+                    [&](op* o) { return std::find(done.begin(), done.end(), o) != done.end(); });
     }
   }
 
@@ -243,6 +246,8 @@ class thread_backend final : public backend {
 
 }  // namespace
 
-std::unique_ptr<backend> make_thread_backend() { return std::make_unique<thread_backend>(); }
+std::unique_ptr<backend> make_thread_backend() {
+  return std::make_unique<thread_backend>();
+}
 
 }  // namespace stackless::io::detail

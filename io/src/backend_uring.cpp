@@ -198,8 +198,9 @@ std::error_code probe_uring() {
     ec = std::make_error_code(std::errc::function_not_supported);
   } else {
     for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FSYNC, IORING_OP_ASYNC_CANCEL,
-                          IORING_OP_POLL_ADD}) {
-      if (!io_uring_opcode_supported(p, opcode)) ec = std::make_error_code(std::errc::invalid_argument);
+                       IORING_OP_POLL_ADD}) {
+      if (!io_uring_opcode_supported(p, opcode))
+        ec = std::make_error_code(std::errc::invalid_argument);
     }
     io_uring_free_probe(p);
   }
@@ -213,7 +214,9 @@ std::unique_ptr<backend> make_uring_backend(std::error_code& ec) {
   ec = std::make_error_code(std::errc::not_supported);
   return nullptr;
 }
-std::error_code probe_uring() { return std::make_error_code(std::errc::not_supported); }
+std::error_code probe_uring() {
+  return std::make_error_code(std::errc::not_supported);
+}
 
 #endif
 

@@ -341,15 +341,27 @@ parsed_mode parse_mode(std::string_view mode) {
   char base = 0;
   for (char c : mode) {
     switch (c) {
-      case 'r': case 'w': case 'a': case 'x':
+      case 'r':
+      case 'w':
+      case 'a':
+      case 'x':
         ++kind;
         base = c;
         break;
-      case '+': ++plus; break;
-      case 'b': ++b; break;
-      case 't': ++t; break;
-      case 'U': ++u; break;
-      default: throw bad();
+      case '+':
+        ++plus;
+        break;
+      case 'b':
+        ++b;
+        break;
+      case 't':
+        ++t;
+        break;
+      case 'U':
+        ++u;
+        break;
+      default:
+        throw bad();
     }
   }
   if (kind > 1 || plus > 1 || b > 1 || t > 1 || u > 1 || (b && t)) throw bad();
@@ -361,10 +373,22 @@ parsed_mode parse_mode(std::string_view mode) {
   parsed_mode m;
   m.universal = u != 0;
   switch (base) {
-    case 'r': m.readable = true; break;
-    case 'w': m.writable = true; m.flags = O_CREAT | O_TRUNC; break;
-    case 'a': m.writable = true; m.append = true; m.flags = O_CREAT | O_APPEND; break;
-    case 'x': m.writable = true; m.flags = O_CREAT | O_EXCL; break;
+    case 'r':
+      m.readable = true;
+      break;
+    case 'w':
+      m.writable = true;
+      m.flags = O_CREAT | O_TRUNC;
+      break;
+    case 'a':
+      m.writable = true;
+      m.append = true;
+      m.flags = O_CREAT | O_APPEND;
+      break;
+    case 'x':
+      m.writable = true;
+      m.flags = O_CREAT | O_EXCL;
+      break;
   }
   if (plus) m.readable = m.writable = true;
   m.flags |= (m.readable && m.writable) ? O_RDWR : (m.readable ? O_RDONLY : O_WRONLY);
@@ -572,10 +596,17 @@ std::int64_t file::seek(std::int64_t offset, int whence) {
   detail::flush_write(f);
   std::int64_t base = 0;
   switch (whence) {
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = f.pos; break;
-    case SEEK_END: base = detail::file_size(f); break;
-    default: detail::fail(f, "seek: whence " + std::to_string(whence), EINVAL);
+    case SEEK_SET:
+      base = 0;
+      break;
+    case SEEK_CUR:
+      base = f.pos;
+      break;
+    case SEEK_END:
+      base = detail::file_size(f);
+      break;
+    default:
+      detail::fail(f, "seek: whence " + std::to_string(whence), EINVAL);
   }
   const std::int64_t to = base + offset;
   if (to < 0) detail::fail(f, "seek to " + std::to_string(to), EINVAL);
@@ -594,7 +625,9 @@ std::int64_t file::tell() {
   return f.pos;
 }
 
-void file::truncate() { truncate(tell()); }
+void file::truncate() {
+  truncate(tell());
+}
 
 void file::truncate(std::int64_t size) {
   file_impl& f = live("truncate");
@@ -652,7 +685,9 @@ void file::close() {
   if (err) std::rethrow_exception(err);
 }
 
-bool file::closed() const noexcept { return !impl_ || impl_->fd < 0; }
+bool file::closed() const noexcept {
+  return !impl_ || impl_->fd < 0;
+}
 
 const std::string& file::name() const noexcept {
   static const std::string none;
@@ -696,9 +731,9 @@ std::size_t file::pread(std::span<std::byte> buf, std::uint64_t offset) {
   detail::positional_guard g(f);
   std::size_t got = 0;
   while (got < buf.size()) {
-    const std::size_t k = detail::raw_read(f, reinterpret_cast<char*>(buf.data()) + got,
-                                           buf.size() - got,
-                                           static_cast<std::int64_t>(offset + got));
+    const std::size_t k =
+        detail::raw_read(f, reinterpret_cast<char*>(buf.data()) + got, buf.size() - got,
+                         static_cast<std::int64_t>(offset + got));
     if (k == 0) break;
     got += k;
   }

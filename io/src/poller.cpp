@@ -67,17 +67,20 @@ const backend_choice& process_choice() {
     if (want == "threadpool" || want == "threads") return r;
     const bool forced = want == "uring" || want == "io_uring";
     if (!forced && !want.empty() && want != "auto") {
-      std::fprintf(stderr, "stackless: unknown STACKLESS_IO_BACKEND='%s' (uring|threadpool); "
-                           "choosing automatically\n", want.c_str());
+      std::fprintf(stderr,
+                   "stackless: unknown STACKLESS_IO_BACKEND='%s' (uring|threadpool); "
+                   "choosing automatically\n",
+                   want.c_str());
     }
     const std::error_code& ec = cached_probe();
     if (!ec) {
       r.uring = true;
     } else {
       // One line, once per process: the fallback is normal in containers, but worth knowing.
-      std::fprintf(stderr, "stackless: io_uring unavailable (%s)%s; using the thread-pool I/O "
-                           "backend\n", ec.message().c_str(),
-                   forced ? " although STACKLESS_IO_BACKEND=uring" : "");
+      std::fprintf(stderr,
+                   "stackless: io_uring unavailable (%s)%s; using the thread-pool I/O "
+                   "backend\n",
+                   ec.message().c_str(), forced ? " although STACKLESS_IO_BACKEND=uring" : "");
     }
     return r;
   }();
@@ -154,8 +157,10 @@ class poller {
         // Killed or thrown into: cancel, then keep waiting until the backend is done with the
         // buffer. A second exception here (another kill, or a refusal to block) makes us wait
         // with the thread blocked: nothing may unwind this frame before the op completes.
-        if (err) killed_twice = true;
-        else err = std::current_exception();
+        if (err)
+          killed_twice = true;
+        else
+          err = std::current_exception();
         if (r.st == op::state::queued && !r.cancel_requested) {
           r.cancel_requested = true;
           be_->cancel(r);
@@ -385,8 +390,10 @@ std::unique_ptr<backend> thread_backend_for_this_thread() {
   if (process_choice().uring) {
     std::error_code ec;
     if (auto be = make_uring_backend(ec)) return be;
-    std::fprintf(stderr, "stackless: io_uring ring setup failed on this thread (%s); using the "
-                         "thread-pool I/O backend\n", ec.message().c_str());
+    std::fprintf(stderr,
+                 "stackless: io_uring ring setup failed on this thread (%s); using the "
+                 "thread-pool I/O backend\n",
+                 ec.message().c_str());
   }
   return make_thread_backend();
 #endif
@@ -429,7 +436,9 @@ std::string_view backend_name() {
 #endif
 }
 
-std::error_code uring_probe() { return detail::cached_probe(); }
+std::error_code uring_probe() {
+  return detail::cached_probe();
+}
 
 poll_stats get_poll_stats() noexcept {
   return detail::tls_poller ? detail::tls_poller->stats() : poll_stats{};

@@ -75,7 +75,9 @@ struct sigaction g_prev_segv {};
 std::atomic<bool> g_handler_installed{false};
 thread_local char* tls_altstack = nullptr;
 
-void write_str(const char* s) { (void)!::write(2, s, std::strlen(s)); }
+void write_str(const char* s) {
+  (void)!::write(2, s, std::strlen(s));
+}
 void write_num(std::uint64_t v) {
   char buf[24];
   int i = 23;
@@ -103,8 +105,9 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
     }
     write_str(" (stack size ");
     write_num(b->usable);
-    write_str(" bytes); give it a larger stack with tasklet::set_stack_size() or "
-              "stackless::set_default_stack_size()\n");
+    write_str(
+        " bytes); give it a larger stack with tasklet::set_stack_size() or "
+        "stackless::set_default_stack_size()\n");
     ::signal(SIGSEGV, SIG_DFL);
     return;  // re-faults with the default action
   }
@@ -129,7 +132,8 @@ void install_overflow_handler() {
     // Keep an alternate stack someone else installed (ASan does, and unmaps whatever is installed
     // when the thread ends: replacing it with ours makes that munmap fail).
     stack_t old{};
-    if (::sigaltstack(nullptr, &old) == 0 && !(old.ss_flags & SS_DISABLE) && old.ss_size >= sz / 4) {
+    if (::sigaltstack(nullptr, &old) == 0 && !(old.ss_flags & SS_DISABLE) &&
+        old.ss_size >= sz / 4) {
       tls_altstack = static_cast<char*>(old.ss_sp);
     }
   }
@@ -201,14 +205,18 @@ void all_link(scheduler& s, tasklet_impl* t) noexcept {
   ++s.alive_count;
 }
 void all_unlink(scheduler& s, tasklet_impl* t) noexcept {
-  if (t->all_prev) t->all_prev->all_next = t->all_next;
-  else s.all_head = t->all_next;
+  if (t->all_prev)
+    t->all_prev->all_next = t->all_next;
+  else
+    s.all_head = t->all_next;
   if (t->all_next) t->all_next->all_prev = t->all_prev;
   t->all_next = t->all_prev = nullptr;
   --s.alive_count;
 }
 
-[[noreturn]] void throw_tasklet_error(const char* msg) { throw tasklet_error(msg); }
+[[noreturn]] void throw_tasklet_error(const char* msg) {
+  throw tasklet_error(msg);
+}
 
 scheduler& sched() {
   if (!tls_sched) [[unlikely]] {
@@ -229,7 +237,9 @@ void check_thread(const tasklet_impl* t) {
   }
 }
 
-void throw_trap() { throw switch_trap_error("switch_trap"); }
+void throw_trap() {
+  throw switch_trap_error("switch_trap");
+}
 
 void delete_impl(tasklet_impl* t) noexcept {
 #ifdef STACKLESS_TSAN
@@ -277,8 +287,8 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
       // The frames still on the finished stack (tasklet_entry, finish, jump) were left by a
       // context switch, never returned from, so their redzones stay poisoned; the next tasklet to
       // get this stack from the pool would trip over them. tr.fctx is the lowest of them.
-      __asan_unpoison_memory_region(tr.fctx, static_cast<std::size_t>(
-                                                 from->stack->top() - static_cast<char*>(tr.fctx)));
+      __asan_unpoison_memory_region(
+          tr.fctx, static_cast<std::size_t>(from->stack->top() - static_cast<char*>(tr.fctx)));
 #endif
       s.stacks.release(from->stack);
       from->stack = nullptr;
@@ -316,8 +326,12 @@ eh_globals_layout* eh_globals() noexcept {
     g = reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
   return g;
 }
-eh_globals_layout eh_save() noexcept { return *eh_globals(); }
-void eh_restore(const eh_globals_layout& e) noexcept { *eh_globals() = e; }
+eh_globals_layout eh_save() noexcept {
+  return *eh_globals();
+}
+void eh_restore(const eh_globals_layout& e) noexcept {
+  *eh_globals() = e;
+}
 
 // jump(s, from, to): the one place that switches stacks. `to` must already be current.
 void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
@@ -341,10 +355,10 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
     }
   }
 #ifdef STACKLESS_ASAN
-  __sanitizer_start_switch_fiber(from->finished ? nullptr : &from->asan_fake,
-                                 to->stack ? static_cast<const void*>(to->stack->limit())
-                                           : to->asan_bottom,
-                                 to->stack ? to->stack->usable : to->asan_size);
+  __sanitizer_start_switch_fiber(
+      from->finished ? nullptr : &from->asan_fake,
+      to->stack ? static_cast<const void*>(to->stack->limit()) : to->asan_bottom,
+      to->stack ? to->stack->usable : to->asan_size);
 #endif
 #ifdef STACKLESS_TSAN
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
@@ -574,9 +588,9 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
       // Main is blocked and nobody anywhere can complete its operation.
       const bool sending = w->reason == block_reason::channel_send;
       if (!cancel_block(w)) continue;  // completed by another thread after all
-      w->bomb = std::make_exception_ptr(deadlock_error(
-          sending ? "the main tasklet is sending without a receiver available."
-                  : "the main tasklet is receiving without a sender available."));
+      w->bomb = std::make_exception_ptr(
+          deadlock_error(sending ? "the main tasklet is sending without a receiver available."
+                                 : "the main tasklet is receiving without a sender available."));
       break;
     }
     if (self->link == link_kind::wait && !cancel_block(self)) continue;
@@ -778,9 +792,13 @@ scheduler::~scheduler() {
 }
 
 // ---- detail API used by tasklet and the layers above ----------------------------------------
-void throw_binding_error(const std::string& what) { throw tasklet_error(what); }
+void throw_binding_error(const std::string& what) {
+  throw tasklet_error(what);
+}
 
-void retain(tasklet_impl* t) noexcept { t->handles.fetch_add(1, std::memory_order_relaxed); }
+void retain(tasklet_impl* t) noexcept {
+  t->handles.fetch_add(1, std::memory_order_relaxed);
+}
 
 void release(tasklet_impl* t) noexcept {
   if (t->handles.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
@@ -883,34 +901,54 @@ void wait_queue::push_back(tasklet_impl* t) noexcept {
   t->queued = true;
   t->next = nullptr;
   t->prev = tail;
-  if (tail) tail->next = t;
-  else head = t;
+  if (tail)
+    tail->next = t;
+  else
+    head = t;
   tail = t;
 }
 tasklet_impl* wait_queue::pop_front() noexcept {
   tasklet_impl* t = head;
   head = t->next;
-  if (head) head->prev = nullptr;
-  else tail = nullptr;
+  if (head)
+    head->prev = nullptr;
+  else
+    tail = nullptr;
   t->next = t->prev = nullptr;
   t->queued = false;
   return t;
 }
 void wait_queue::erase(tasklet_impl* t) noexcept {
-  if (t->prev) t->prev->next = t->next;
-  else head = t->next;
-  if (t->next) t->next->prev = t->prev;
-  else tail = t->prev;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    head = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  else
+    tail = t->prev;
   t->next = t->prev = nullptr;
   t->queued = false;
 }
 
-tasklet_impl* current_impl() { return sched().current; }
-bool block_trap_of(const tasklet_impl* t) noexcept { return t->block_trap; }
-bool is_main_impl(const tasklet_impl* t) noexcept { return t->is_main; }
-void* wait_slot(tasklet_impl* t) noexcept { return t->slot; }
-wait_owner* waiting_on(const tasklet_impl* t) noexcept { return t->owner; }
-bool is_queued(const tasklet_impl* t) noexcept { return t->queued; }
+tasklet_impl* current_impl() {
+  return sched().current;
+}
+bool block_trap_of(const tasklet_impl* t) noexcept {
+  return t->block_trap;
+}
+bool is_main_impl(const tasklet_impl* t) noexcept {
+  return t->is_main;
+}
+void* wait_slot(tasklet_impl* t) noexcept {
+  return t->slot;
+}
+wait_owner* waiting_on(const tasklet_impl* t) noexcept {
+  return t->owner;
+}
+bool is_queued(const tasklet_impl* t) noexcept {
+  return t->queued;
+}
 
 void throw_if_switch_trapped() {
   if (sched().trap > 0) throw_trap();
@@ -990,7 +1028,9 @@ void unpark_append_and_schedule(tasklet_impl* t) {
   take_bomb(self);
 }
 
-bool same_thread(const tasklet_impl* t) noexcept { return t->sched == tls_sched; }
+bool same_thread(const tasklet_impl* t) noexcept {
+  return t->sched == tls_sched;
+}
 
 void unpark_remote(tasklet_impl* t) {
   retain(t);  // the item's reference: t stays valid until its thread takes it in
@@ -1090,7 +1130,9 @@ void reserve_thread() {
   ++g_active;
 }
 
-void adopt_reservation() noexcept { tls_reserved = true; }
+void adopt_reservation() noexcept {
+  tls_reserved = true;
+}
 
 void unreserve_thread() noexcept {
   std::lock_guard lk(g_threads_mu);
@@ -1214,17 +1256,27 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   detail::take_bomb(self);
 }
 
-bool tasklet::alive() const noexcept { return impl_ && impl_->alive; }
+bool tasklet::alive() const noexcept {
+  return impl_ && impl_->alive;
+}
 bool tasklet::paused() const noexcept {
   return impl_ && impl_->alive && impl_->link == link_kind::none;
 }
-bool tasklet::blocked() const noexcept { return impl_ && impl_->link == link_kind::wait; }
-bool tasklet::scheduled() const noexcept { return impl_ && impl_->link != link_kind::none; }
-bool tasklet::is_main() const noexcept { return impl_ && impl_->is_main; }
+bool tasklet::blocked() const noexcept {
+  return impl_ && impl_->link == link_kind::wait;
+}
+bool tasklet::scheduled() const noexcept {
+  return impl_ && impl_->link != link_kind::none;
+}
+bool tasklet::is_main() const noexcept {
+  return impl_ && impl_->is_main;
+}
 bool tasklet::is_current() const noexcept {
   return impl_ && impl_->sched && impl_->sched->current == impl_;
 }
-bool tasklet::atomic() const noexcept { return impl_ && impl_->atomic; }
+bool tasklet::atomic() const noexcept {
+  return impl_ && impl_->atomic;
+}
 bool tasklet::set_atomic(bool flag) {
   tasklet_impl* t = checked();
   bool old = t->atomic;
@@ -1235,7 +1287,9 @@ bool tasklet::set_atomic(bool flag) {
   }
   return old;
 }
-bool tasklet::block_trap() const noexcept { return impl_ && impl_->block_trap; }
+bool tasklet::block_trap() const noexcept {
+  return impl_ && impl_->block_trap;
+}
 void tasklet::set_block_trap(bool flag) noexcept {
   if (impl_) impl_->block_trap = flag;
 }
@@ -1247,7 +1301,9 @@ tasklet tasklet::prev() const noexcept {
   if (!impl_ || impl_->link == link_kind::none) return {};
   return from_impl(impl_->prev);
 }
-std::uint64_t tasklet::id() const noexcept { return impl_ ? impl_->id : 0; }
+std::uint64_t tasklet::id() const noexcept {
+  return impl_ ? impl_->id : 0;
+}
 std::string tasklet::name() const {
   if (!impl_) return {};
   if (!impl_->name.empty()) return impl_->name;
@@ -1260,8 +1316,7 @@ tasklet& tasklet::set_name(std::string n) {
 std::size_t tasklet::stack_size() const noexcept {
   if (!impl_) return 0;
   if (impl_->stack) return impl_->stack->usable;
-  return impl_->stack_size ? impl_->stack_size
-                           : (impl_->sched ? impl_->sched->default_stack : 0);
+  return impl_->stack_size ? impl_->stack_size : (impl_->sched ? impl_->sched->default_stack : 0);
 }
 tasklet& tasklet::set_stack_size(std::size_t bytes) {
   if (bytes < 16 * 1024) throw std::invalid_argument("tasklet stack size must be at least 16 KiB");
@@ -1273,7 +1328,7 @@ void run() {
   scheduler& s = detail::sched();
   tasklet_impl* self = s.current;
   if (s.remote_pending.load(std::memory_order_acquire)) [[unlikely]]
-    detail::drain_remote(s);  // tasklets other threads made runnable take part in this run
+    detail::drain_remote(s);       // tasklets other threads made runnable take part in this run
   if (self->next == self) return;  // nothing else runnable
   if (s.trap > 0) detail::throw_trap();
   tasklet_impl* next = self->next;
@@ -1376,8 +1431,12 @@ std::ostream& operator<<(std::ostream& os, const tasklet& t) {
   return os << "<tasklet " << t.id() << " '" << t.name() << "'>";
 }
 
-tasklet getcurrent() { return tasklet::from_impl(detail::sched().current); }
-tasklet getmain() { return tasklet::from_impl(detail::sched().main_t); }
+tasklet getcurrent() {
+  return tasklet::from_impl(detail::sched().current);
+}
+tasklet getmain() {
+  return tasklet::from_impl(detail::sched().main_t);
+}
 int getruncount() noexcept {
   return detail::tls_sched ? detail::tls_sched->runcount : 1;
 }
@@ -1404,7 +1463,9 @@ atomic_section::~atomic_section() {
 schedule_callback set_schedule_callback(schedule_callback cb) {
   return std::exchange(detail::sched().sched_cb, std::move(cb));
 }
-schedule_callback get_schedule_callback() { return detail::sched().sched_cb; }
+schedule_callback get_schedule_callback() {
+  return detail::sched().sched_cb;
+}
 error_handler set_error_handler(error_handler h) {
   return std::exchange(detail::sched().err_handler, std::move(h));
 }
@@ -1488,7 +1549,9 @@ worker_pool::~worker_pool() {
   }
 }
 
-unsigned worker_pool::size() const noexcept { return static_cast<unsigned>(st_->scheds.size()); }
+unsigned worker_pool::size() const noexcept {
+  return static_cast<unsigned>(st_->scheds.size());
+}
 unsigned worker_pool::next_worker() noexcept {
   return st_->next.fetch_add(1, std::memory_order_relaxed) % size();
 }

@@ -27,9 +27,9 @@
 namespace stackless::detail {
 
 struct stack_block {
-  char* base = nullptr;       // lowest address (the guard page, if any)
-  std::size_t size = 0;       // total bytes including the guard page
-  std::size_t usable = 0;     // bytes above the guard
+  char* base = nullptr;    // lowest address (the guard page, if any)
+  std::size_t size = 0;    // total bytes including the guard page
+  std::size_t usable = 0;  // bytes above the guard
   bool guarded = false;
   unsigned valgrind_id = 0;
   stack_block* next_free = nullptr;
@@ -37,8 +37,12 @@ struct stack_block {
   void* fiber = nullptr;                                                 // its Win32 fiber
   void (*entry)(boost::context::detail::transfer_t) noexcept = nullptr;  // make_context's
 #endif
-  char* top() const noexcept { return base + size; }
-  char* limit() const noexcept { return base + (size - usable); }  // lowest usable byte
+  char* top() const noexcept {
+    return base + size;
+  }
+  char* limit() const noexcept {
+    return base + (size - usable);
+  }  // lowest usable byte
 };
 
 class stack_pool {

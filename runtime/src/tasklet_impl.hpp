@@ -67,20 +67,21 @@ struct tasklet_impl {
   stack_block* stack = nullptr;
   link_kind link = link_kind::none;
   bool alive = false;
-  bool started = false;  // has executed code: has C state on its stack
-  bool finished = false; // ended; its stack is released by whoever runs next
+  bool started = false;   // has executed code: has C state on its stack
+  bool finished = false;  // ended; its stack is released by whoever runs next
   bool is_main = false;
   bool atomic = false;
   bool block_trap = false;
   bool queued = false;
-  bool threadblock_run = false;  // inside run(thread_block) as a watchdog   // in a wait queue; guarded by the owner's lock when it is shared
+  bool threadblock_run = false;  // inside run(thread_block) as a watchdog   // in a wait queue;
+                                 // guarded by the owner's lock when it is shared
   block_reason reason = block_reason::none;
   wait_owner* owner = nullptr;  // what it is blocked on (link == wait)
   void* slot = nullptr;         // the owner's per-wait data
   std::exception_ptr bomb;
   std::unique_ptr<bound_callable> bound;  // tasklet(f) / bind(f)
-  unique_function call;                    // the closure to run once alive
-  std::atomic<std::uint32_t> handles{0};   // tasklet handles naming this block
+  unique_function call;                   // the closure to run once alive
+  std::atomic<std::uint32_t> handles{0};  // tasklet handles naming this block
   std::uint64_t id = 0;
   std::size_t stack_size = 0;  // 0: the scheduler's default
   std::string name;
@@ -114,9 +115,9 @@ struct scheduler {
   std::vector<remote_item> remote_q;
   std::vector<remote_item> remote_spare;  // owner only: drain_remote's reusable buffer
   std::condition_variable wake_cv;
-  bool thread_blocked = false;    // asleep: in thread_block_wait() or a worker's idle wait
-  bool in_block_wait = false;     // asleep in thread_block_wait() (not a worker's idle wait)
-  bool give_up = false;           // woken because no thread is left that could wake it
+  bool thread_blocked = false;          // asleep: in thread_block_wait() or a worker's idle wait
+  bool in_block_wait = false;           // asleep in thread_block_wait() (not a worker's idle wait)
+  bool give_up = false;                 // woken because no thread is left that could wake it
   void (*idle_waker)(void*) = nullptr;  // called when remote work arrives (the io poller's wake)
   void* idle_waker_ctx = nullptr;
   // release: a pusher's remote_q contents are visible to the owner once it sees the flag.

@@ -47,9 +47,8 @@ BOOST_AUTO_TEST_CASE(test0) {
 
   channel_monitor mon;
   auto* monp = &mon;
-  set_channel_callback([monp](const channel_base& ch, const tasklet& t, bool s, bool b) {
-    (*monp)(ch, t, s, b);
-  });
+  set_channel_callback(
+      [monp](const channel_base& ch, const tasklet& t, bool s, bool b) { (*monp)(ch, t, s, b); });
   const int val = 42;
   chan.send(val);
   set_channel_callback(nullptr);
@@ -126,7 +125,7 @@ BOOST_AUTO_TEST_CASE(called_before_operation) {
   BOOST_CHECK_EXCEPTION(c.send(1), channel_closed, what_is(kClosed));
   c.open();
   tasklet([&] { c.send(5); })();
-  run();           // the sender blocks: callback with balance 0, will_block
+  run();                // the sender blocks: callback with balance 0, will_block
   int v = c.receive();  // balance 1, no block
   set_channel_callback(nullptr);
   run();

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <iterator>
 #include <memory>
-#include <ranges>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <thread>
 #include <vector>
@@ -411,7 +411,7 @@ BOOST_AUTO_TEST_CASE(channel_dies_with_its_tasklet) {
     channel<int> local;
     local.set_preference(1);
     tasklet([&got](channel<int> c) { got = c.receive(); })(local);
-    schedule();  // the receiver blocks
+    schedule();     // the receiver blocks
     local.send(3);  // it is made runnable; we end first and drop our handle
   })();
   run();

@@ -111,8 +111,8 @@ BOOST_DATA_TEST_CASE_F(clean_scheduler, three_party_send, bdata::make({-1, 0, 1,
 }
 
 // docs §1.7 three-party table, right column: main receives from a blocked sender S.
-BOOST_DATA_TEST_CASE_F(clean_scheduler, three_party_receive,
-                       bdata::make({-1, 0, 1, kScheduleAll}), setting) {
+BOOST_DATA_TEST_CASE_F(clean_scheduler, three_party_receive, bdata::make({-1, 0, 1, kScheduleAll}),
+                       setting) {
   static const std::map<int, std::string> table = {
       {-1, "recv:v after-recv X S-resumed"},
       {0, "recv:v after-recv X S-resumed"},
@@ -610,8 +610,7 @@ BOOST_AUTO_TEST_CASE(testRunBlockedTasklet) {
   BOOST_TEST(tasklet1.blocked());
   BOOST_CHECK_EXCEPTION(tasklet1.insert(), tasklet_error,
                         what_is("You cannot run a blocked tasklet"));
-  BOOST_CHECK_EXCEPTION(tasklet1.run(), tasklet_error,
-                        what_is("You cannot run a blocked tasklet"));
+  BOOST_CHECK_EXCEPTION(tasklet1.run(), tasklet_error, what_is("You cannot run a blocked tasklet"));
   BOOST_CHECK_EXCEPTION(tasklet1.remove(), tasklet_error,
                         what_is("You cannot remove a blocked tasklet."));
   BOOST_TEST(tasklet1.blocked());

@@ -23,13 +23,17 @@ stackless::channel<int>* replies;
 [[gnu::noinline]] void consumer_loop() {
   for (;;) std::printf("got %d\n", replies->receive());
 }
-[[gnu::noinline]] void napper_body() { stackless::schedule_remove(); }
+[[gnu::noinline]] void napper_body() {
+  stackless::schedule_remove();
+}
 void never_runs(int) {}
 
 }  // namespace
 
 // A stable place to break in the live test; abort() right after makes the core.
-extern "C" [[gnu::noinline]] void stackless_gdb_marker() { asm volatile("" ::: "memory"); }
+extern "C" [[gnu::noinline]] void stackless_gdb_marker() {
+  asm volatile("" ::: "memory");
+}
 
 int main() {
   stackless::channel<int> req, rep;

@@ -24,7 +24,9 @@ struct io_clean : clean_scheduler {
 // deny_io_uring(): installs a seccomp filter making io_uring_setup fail with EPERM.
 void deny_io_uring();
 
-inline std::filesystem::path path(const std::string& name) { return g_dir / name; }
+inline std::filesystem::path path(const std::string& name) {
+  return g_dir / name;
+}
 
 inline void put(const std::filesystem::path& p, const std::string& data) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;

@@ -46,7 +46,8 @@ BOOST_AUTO_TEST_CASE(seed_demo_concurrent_copies_are_byte_exact) {
     BOOST_TEST(iot::get(iot::path("big." + std::to_string(i))) == big);
     std::filesystem::remove(iot::path("big." + std::to_string(i)));
   }
-  for (int i = 0; i < 20; ++i) BOOST_TEST(iot::get(iot::path("small." + std::to_string(i))) == small);
+  for (int i = 0; i < 20; ++i)
+    BOOST_TEST(iot::get(iot::path("small." + std::to_string(i))) == small);
 }
 
 // read() with no size returns the whole rest of the file, in chunks if need be.

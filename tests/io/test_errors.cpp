@@ -38,7 +38,8 @@ BOOST_AUTO_TEST_CASE(write_past_fsize_limit_is_efbig) {
           f.write(two_mib);
           f.flush();
         },
-        std::filesystem::filesystem_error, [&](const std::filesystem::filesystem_error& e) {
+        std::filesystem::filesystem_error,
+        [&](const std::filesystem::filesystem_error& e) {
           BOOST_TEST_MESSAGE(e.what());
           return e.code().value() == EFBIG && e.path1() == p && names(e, "write") &&
                  names(e, "offset 1048576");

@@ -8,7 +8,9 @@ using namespace stackless;
 using rt::msg_is;
 
 namespace {
-auto make_err(const char* m) { return std::make_exception_ptr(rt::test_error(m)); }
+auto make_err(const char* m) {
+  return std::make_exception_ptr(rt::test_error(m));
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(TestKill)

@@ -20,7 +20,8 @@ BOOST_AUTO_TEST_SUITE(TestScheduleCallback)
 BOOST_FIXTURE_TEST_CASE(test_schedule_callback, clean_scheduler) {
   std::vector<pair_t> cb;
   rt::log res;
-  auto prev = set_schedule_callback([&](const tasklet& p, const tasklet& n) { cb.emplace_back(p, n); });
+  auto prev =
+      set_schedule_callback([&](const tasklet& p, const tasklet& n) { cb.emplace_back(p, n); });
   BOOST_TEST(!prev);
   BOOST_TEST(static_cast<bool>(get_schedule_callback()));
   auto f = [&](int i) {

@@ -215,9 +215,9 @@ BOOST_FIXTURE_TEST_CASE(test_stack_error_overflowing_size, clean_scheduler) {
   t.set_stack_size(std::numeric_limits<std::size_t>::max());
   BOOST_CHECK_THROW(t.setup(), stack_error);
   BOOST_TEST(!t.alive());
-  BOOST_CHECK_THROW(tasklet([](int) {}).set_stack_size(std::numeric_limits<std::size_t>::max() - 4096)
-                        .setup(1),
-                    stack_error);
+  BOOST_CHECK_THROW(
+      tasklet([](int) {}).set_stack_size(std::numeric_limits<std::size_t>::max() - 4096).setup(1),
+      stack_error);
 }
 
 // set_stack_size below 16 KiB is refused; stack_size() reports the rounded usable size once set up.

@@ -55,7 +55,8 @@ BOOST_FIXTURE_TEST_CASE(testLC_initial_bound_and_unbind, clean_scheduler) {
   check_flags(t, notalive);
   t.bind(nullptr);
   check_flags(t, notalive);
-  BOOST_CHECK_EXCEPTION(t.setup(), tasklet_error, msg_is("the tasklet was not bound to a function"));
+  BOOST_CHECK_EXCEPTION(t.setup(), tasklet_error,
+                        msg_is("the tasklet was not bound to a function"));
   t.bind(nop);
   t.setup();
   check_flags(t, scheduled);
@@ -63,7 +64,8 @@ BOOST_FIXTURE_TEST_CASE(testLC_initial_bound_and_unbind, clean_scheduler) {
   check_flags(t, notalive);
 }
 
-// test_functionality.py testLC_bound_scheduled / testLC_scheduled_paused / testLC_scheduled_notalive.
+// test_functionality.py testLC_bound_scheduled / testLC_scheduled_paused /
+// testLC_scheduled_notalive.
 BOOST_FIXTURE_TEST_CASE(testLC_bound_scheduled_paused_notalive, clean_scheduler) {
   bool ran = false;
   tasklet t([&] { ran = true; });
@@ -237,8 +239,7 @@ BOOST_FIXTURE_TEST_CASE(test_bind_errors, clean_scheduler) {
   run();
   BOOST_TEST(inner == "can't (re)bind the current tasklet");
   BOOST_TEST(self.paused());  // started: has C state
-  BOOST_CHECK_EXCEPTION(self.bind(nop), tasklet_error,
-                        msg_is("tasklet has C state on its stack"));
+  BOOST_CHECK_EXCEPTION(self.bind(nop), tasklet_error, msg_is("tasklet has C state on its stack"));
   self.kill();
 }
 

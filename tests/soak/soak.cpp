@@ -111,9 +111,9 @@ struct config {
   std::uint64_t messages = 1000000;
   std::size_t tasklets = 10000;
   std::uint64_t seed = 42;
-  std::size_t channels = 0;         // tasklets / 100, at least 1
-  std::uint64_t kill_every = 0;     // messages between kills: about 1% of tasklets die per 1%
-  std::uint64_t io_every = 1000;    // messages between file I/O calls (hook below)
+  std::size_t channels = 0;       // tasklets / 100, at least 1
+  std::uint64_t kill_every = 0;   // messages between kills: about 1% of tasklets die per 1%
+  std::uint64_t io_every = 1000;  // messages between file I/O calls (hook below)
 };
 config cfg;
 
@@ -122,7 +122,9 @@ std::vector<tasklet> slots;  // workers: even slots produce, odd slots consume
 std::uint64_t next_msg = 0;
 std::uint64_t kills = 0, pending_kills = 0;
 
-std::size_t channel_of(std::size_t slot) { return (slot / 2) % chans.size(); }
+std::size_t channel_of(std::size_t slot) {
+  return (slot / 2) % chans.size();
+}
 
 // ---- HOOK(io): file I/O between messages ----------------------------------------------------
 // Every io_every-th message, its producer writes the message number to a shared file with
@@ -159,8 +161,10 @@ void consumer(std::size_t slot) {
 
 tasklet spawn(std::size_t slot) {
   tasklet t;
-  if (slot % 2 == 0) t = tasklet([slot] { producer(slot); });
-  else t = tasklet([slot] { consumer(slot); });
+  if (slot % 2 == 0)
+    t = tasklet([slot] { producer(slot); });
+  else
+    t = tasklet([slot] { consumer(slot); });
   t.setup();
   return t;
 }
@@ -181,7 +185,9 @@ std::size_t rss_bytes() {
 struct mem_sample {
   std::size_t rss = 0, mapped_stacks = 0;
 };
-mem_sample sample() { return {rss_bytes(), stackless::get_stack_stats().mapped}; }
+mem_sample sample() {
+  return {rss_bytes(), stackless::get_stack_stats().mapped};
+}
 mem_sample warm, peak, end_of_run;
 
 // killer: kills a random worker every kill_every messages and respawns its slot; samples memory.
@@ -231,8 +237,8 @@ int main(int argc, char** argv) {
   cfg.kill_every = std::max<std::uint64_t>(1, 100);
   ledger.fates.assign(cfg.messages, in_flight);
 
-  const std::filesystem::path io_path = std::filesystem::temp_directory_path() /
-                                        ("stackless-soak-" + std::to_string(::getpid()));
+  const std::filesystem::path io_path =
+      std::filesystem::temp_directory_path() / ("stackless-soak-" + std::to_string(::getpid()));
   const auto t0 = std::chrono::steady_clock::now();
   {
     io_file = stackless::io::open(io_path, "w+b", 0);
@@ -293,7 +299,8 @@ int main(int argc, char** argv) {
 
   std::printf(
       "soak: %llu messages, %zu tasklets, %zu channels, seed %llu: received %llu + lost_to_kill "
-      "%llu = sent %llu (send() returned %llu); kills %llu (%llu pending); file I/O calls %llu (%llu bad)\n",
+      "%llu = sent %llu (send() returned %llu); kills %llu (%llu pending); file I/O calls %llu "
+      "(%llu bad)\n",
       static_cast<unsigned long long>(cfg.messages), cfg.tasklets, cfg.channels,
       static_cast<unsigned long long>(cfg.seed), static_cast<unsigned long long>(ledger.got),
       static_cast<unsigned long long>(ledger.lost_to_kill),
@@ -301,11 +308,12 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(ledger.sends_returned),
       static_cast<unsigned long long>(kills), static_cast<unsigned long long>(pending_kills),
       static_cast<unsigned long long>(io_calls), static_cast<unsigned long long>(io_mismatches));
-  std::printf("soak: RSS after warm-up %.1f MiB, peak %.1f MiB, end %.1f MiB; stacks mapped "
-              "%zu -> %zu; %.2f s (%.0f messages/s)\n",
-              warm.rss / 1048576.0, std::max(peak.rss, end_of_run.rss) / 1048576.0,
-              end_of_run.rss / 1048576.0, warm.mapped_stacks, end_of_run.mapped_stacks, secs,
-              cfg.messages / secs);
+  std::printf(
+      "soak: RSS after warm-up %.1f MiB, peak %.1f MiB, end %.1f MiB; stacks mapped "
+      "%zu -> %zu; %.2f s (%.0f messages/s)\n",
+      warm.rss / 1048576.0, std::max(peak.rss, end_of_run.rss) / 1048576.0,
+      end_of_run.rss / 1048576.0, warm.mapped_stacks, end_of_run.mapped_stacks, secs,
+      cfg.messages / secs);
   std::printf("soak: %s\n", ok ? "OK" : "FAILED");
   return ok ? 0 : 1;
 }

@@ -227,7 +227,8 @@ BOOST_AUTO_TEST_CASE(interThreadChannels) {
     to_worker.close();
     // The worker's iteration sees closing with no sender waiting once it next looks: wake it
     // with stop_iteration in case it is already blocked.
-    if (to_worker.balance() < 0) to_worker.send_exception(std::make_exception_ptr(stop_iteration{}));
+    if (to_worker.balance() < 0)
+      to_worker.send_exception(std::make_exception_ptr(stop_iteration{}));
   })();
   run(thread_block);
   worker.join();
@@ -256,8 +257,9 @@ BOOST_AUTO_TEST_CASE(spawn_and_reply) {
 BOOST_AUTO_TEST_CASE(join_rethrows_worker_exception) {
   worker_pool pool(2);
   pool.spawn_on(1, [] { throw std::runtime_error("worker failed"); });
-  BOOST_CHECK_EXCEPTION(pool.join(), std::runtime_error,
-                        [](const std::runtime_error& e) { return e.what() == std::string("worker failed"); });
+  BOOST_CHECK_EXCEPTION(pool.join(), std::runtime_error, [](const std::runtime_error& e) {
+    return e.what() == std::string("worker failed");
+  });
 }
 
 // Tasklets still blocked when the pool stops are killed and their destructors run.
@@ -266,7 +268,8 @@ BOOST_AUTO_TEST_CASE(join_kills_blocked_tasklets) {
   channel<int> never;
   {
     worker_pool pool(2);
-    for (int i = 0; i < 10; ++i) pool.spawn([never]() mutable {
+    for (int i = 0; i < 10; ++i)
+      pool.spawn([never]() mutable {
         sentinel s;
         never.receive();
       });
@@ -285,18 +288,18 @@ BOOST_AUTO_TEST_CASE(stress_ring_across_threads) {
   {
     worker_pool pool(4);
     for (int i = 0; i < stations; ++i) {
-      pool.spawn_on(static_cast<unsigned>(i % 4), [in = ring[i], out = ring[(i + 1) % stations],
-                                                   done]() mutable {
-        for (;;) {
-          int v = in.receive();
-          if (v < 0) return;
-          if (v >= hops) {
-            done.send(v);
-          } else {
-            out.send(v + 1);
-          }
-        }
-      });
+      pool.spawn_on(static_cast<unsigned>(i % 4),
+                    [in = ring[i], out = ring[(i + 1) % stations], done]() mutable {
+                      for (;;) {
+                        int v = in.receive();
+                        if (v < 0) return;
+                        if (v >= hops) {
+                          done.send(v);
+                        } else {
+                          out.send(v + 1);
+                        }
+                      }
+                    });
     }
     for (int t = 0; t < tokens; ++t) ring[(t * 4) % stations].send(0);
     long arrived = 0;

@@ -47,13 +47,13 @@ namespace detail {
 // A blocked sender: `value` points at the value it sends (or `error` is set for send_exception).
 // A blocked receiver: the partner constructs the value into `value` storage, or sets `error`.
 struct send_slot {
-  void* value = nullptr;          // T* for channel<T>; unused for channel<void>
-  std::exception_ptr error;       // set for send_exception / send_throw
+  void* value = nullptr;     // T* for channel<T>; unused for channel<void>
+  std::exception_ptr error;  // set for send_exception / send_throw
 };
 struct recv_slot {
-  void* storage = nullptr;        // std::optional<T>* for channel<T>
+  void* storage = nullptr;  // std::optional<T>* for channel<T>
   std::exception_ptr error;
-  bool done = false;              // a sender handed something over
+  bool done = false;  // a sender handed something over
 };
 
 // channel_core: the untyped channel. Its state is guarded by lock_, a spinlock, because a channel
@@ -164,7 +164,6 @@ class channel_base {
   explicit channel_base(detail::channel_core* c) noexcept;  // shares c (one more handle)
   static void drop(detail::channel_core* c) noexcept;
   detail::channel_core* core_;
-
 };
 
 template <class T>
@@ -225,9 +224,7 @@ class channel : public channel_base {
     }
     std::optional<T> out;
     detail::recv_slot r{&out, nullptr, false};
-    {
-      core_->block(-1, &r);
-    }
+    { core_->block(-1, &r); }
     if (r.error) std::rethrow_exception(r.error);
     return std::move(*out);
   }
@@ -284,9 +281,7 @@ class channel : public channel_base {
       return *this;
     }
     void operator++(int) { advance(); }
-    friend bool operator==(const iterator& a, const iterator& b) noexcept {
-      return a.c_ == b.c_;
-    }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.c_ == b.c_; }
     friend bool operator==(const iterator& a, std::default_sentinel_t) noexcept {
       return a.c_ == nullptr;
     }
@@ -353,9 +348,7 @@ class channel<void> : public channel_base {
       return;
     }
     detail::recv_slot r{nullptr, nullptr, false};
-    {
-      core_->block(-1, &r);
-    }
+    { core_->block(-1, &r); }
     if (r.error) std::rethrow_exception(r.error);
   }
   void send_exception(std::exception_ptr e) { send_error(std::move(e)); }

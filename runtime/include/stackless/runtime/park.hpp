@@ -32,7 +32,9 @@ inline thread_rec* this_thread_rec() noexcept {
 // runtime's static initialisation (a lock taken before then is a plain spinlock, which stays
 // consistent: unlock() tells the two kinds apart by the thread's in_op).
 extern bool g_bias_ok;
-inline bool bias_available() noexcept { return g_bias_ok; }
+inline bool bias_available() noexcept {
+  return g_bias_ok;
+}
 // revoke_bias(home, lock, shared): called by a thread other than the lock's home. Marks the lock
 // shared, forces a full fence on every thread (membarrier), then waits until home is no longer
 // inside the lock. From then on the home thread takes the lock for real too.
@@ -53,8 +55,7 @@ class biased_lock {
       thread_rec* me = this_thread_rec();
       if (me->in_op.load(std::memory_order_relaxed) == nullptr) [[likely]] {
         thread_rec* h = home_.load(std::memory_order_relaxed);
-        if (h == nullptr && home_.compare_exchange_strong(h, me, std::memory_order_relaxed))
-          h = me;
+        if (h == nullptr && home_.compare_exchange_strong(h, me, std::memory_order_relaxed)) h = me;
         if (h == me) {
           if (!shared_.load(std::memory_order_relaxed)) [[likely]] {
             me->in_op.store(this, std::memory_order_relaxed);

@@ -97,10 +97,10 @@ class tasklet {
     return *this;
   }
 
-  tasklet& insert();        // append to the run queue if not scheduled
-  tasklet& remove();        // take out of the run queue (paused)
-  void run();               // run it now; the caller stays runnable (Stackless `t.run()`)
-  void switch_to();         // run it now; the caller is paused (Stackless `t.switch()`)
+  tasklet& insert();  // append to the run queue if not scheduled
+  tasklet& remove();  // take out of the run queue (paused)
+  void run();         // run it now; the caller stays runnable (Stackless `t.run()`)
+  void switch_to();   // run it now; the caller is paused (Stackless `t.switch()`)
   void kill(bool pending = false);
   void throw_exception(std::exception_ptr e, bool pending = false);
   template <class E, class... A>
@@ -129,9 +129,7 @@ class tasklet {
   tasklet& set_stack_size(std::size_t bytes);
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }
-  friend bool operator==(const tasklet& a, const tasklet& b) noexcept {
-    return a.impl_ == b.impl_;
-  }
+  friend bool operator==(const tasklet& a, const tasklet& b) noexcept { return a.impl_ == b.impl_; }
 
   // Internal: adopt (take ownership of one reference) or share a control block.
   struct adopt_t {};
@@ -225,11 +223,11 @@ void set_default_stack_size(std::size_t bytes);
 
 // Statistics of this thread's stack pool (for tests and benchmarks).
 struct stack_stats {
-  std::size_t in_use = 0;     // stacks owned by live tasklets
-  std::size_t pooled = 0;     // stacks ready for reuse
-  std::size_t mapped = 0;     // stacks ever mapped (in_use + pooled)
-  std::size_t guarded = 0;    // stacks that have a guard page
-  bool guard_install = false; // guards use MADV_GUARD_INSTALL (no extra mappings)
+  std::size_t in_use = 0;      // stacks owned by live tasklets
+  std::size_t pooled = 0;      // stacks ready for reuse
+  std::size_t mapped = 0;      // stacks ever mapped (in_use + pooled)
+  std::size_t guarded = 0;     // stacks that have a guard page
+  bool guard_install = false;  // guards use MADV_GUARD_INSTALL (no extra mappings)
 };
 stack_stats get_stack_stats() noexcept;
 

@@ -103,9 +103,8 @@ class worker_pool {
   }
   template <class F>
   void spawn_on(unsigned worker, F&& f) {
-    post(worker, detail::unique_function([fn = std::forward<F>(f)]() mutable {
-           tasklet(std::move(fn))();
-         }));
+    post(worker, detail::unique_function(
+                     [fn = std::forward<F>(f)]() mutable { tasklet(std::move(fn))(); }));
   }
   void join();
 

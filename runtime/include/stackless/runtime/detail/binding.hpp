@@ -42,10 +42,10 @@ template <class R, class... P>
 struct callable_params<R (*)(P...) noexcept> : callable_params<R (*)(P...)> {};
 template <class M>
 struct member_params;
-#define STACKLESS_MEMBER_PARAMS(QUAL)                  \
-  template <class R, class C, class... P>              \
-  struct member_params<R (C::*)(P...) QUAL> {          \
-    using type = param_list<std::decay_t<P>...>;       \
+#define STACKLESS_MEMBER_PARAMS(QUAL)            \
+  template <class R, class C, class... P>        \
+  struct member_params<R (C::*)(P...) QUAL> {    \
+    using type = param_list<std::decay_t<P>...>; \
   };
 STACKLESS_MEMBER_PARAMS()
 STACKLESS_MEMBER_PARAMS(const)
@@ -82,10 +82,10 @@ bool construct_one(A& a, const std::type_info& want, void* out) {
     }
   }
   if constexpr (std::is_arithmetic_v<A>) {
-#define STACKLESS_TRY(T)                                    \
-  if (want == typeid(T)) {                                  \
-    ::new (out) T(static_cast<T>(a));                       \
-    return true;                                            \
+#define STACKLESS_TRY(T)              \
+  if (want == typeid(T)) {            \
+    ::new (out) T(static_cast<T>(a)); \
+    return true;                      \
   }
     STACKLESS_TRY(bool)
     STACKLESS_TRY(char)
@@ -173,8 +173,8 @@ struct bound_with_params<F, param_list<P...>> final : bound_callable {
     const std::size_t given = args ? args->size() : 0;
     if (given != sizeof...(P)) {
       throw_binding_error("tasklet::setup: the bound callable takes " +
-                          std::to_string(sizeof...(P)) + " argument(s), " +
-                          std::to_string(given) + " given");
+                          std::to_string(sizeof...(P)) + " argument(s), " + std::to_string(given) +
+                          " given");
     }
     if constexpr (sizeof...(P) == 0) {
       return unique_function(std::move(fn));
@@ -188,8 +188,8 @@ struct bound_with_params<F, param_list<P...>> final : bound_callable {
   unique_function convert(arg_pack_base* args, std::index_sequence<I...>) {
     std::tuple<arg_slot<P>...> slots;
     (fill<I, P>(args, std::get<I>(slots)), ...);
-    return unique_function([f = std::move(fn),
-                            a = std::tuple<P...>(std::move(std::get<I>(slots).get())...)]() mutable {
+    return unique_function([f = std::move(fn), a = std::tuple<P...>(std::move(
+                                                   std::get<I>(slots).get())...)]() mutable {
       std::apply(f, std::move(a));
     });
   }

@@ -58,14 +58,13 @@ class unique_function {
     void (*destroy)(void*) noexcept;
   };
   template <class D>
-  static constexpr ops inline_ops{
-      [](void* p) { (*std::launder(static_cast<D*>(p)))(); },
-      [](void* d, void* s) noexcept {
-        D* src = std::launder(static_cast<D*>(s));
-        ::new (d) D(std::move(*src));
-        src->~D();
-      },
-      [](void* p) noexcept { std::launder(static_cast<D*>(p))->~D(); }};
+  static constexpr ops inline_ops{[](void* p) { (*std::launder(static_cast<D*>(p)))(); },
+                                  [](void* d, void* s) noexcept {
+                                    D* src = std::launder(static_cast<D*>(s));
+                                    ::new (d) D(std::move(*src));
+                                    src->~D();
+                                  },
+                                  [](void* p) noexcept { std::launder(static_cast<D*>(p))->~D(); }};
   template <class D>
   static constexpr ops heap_ops{
       [](void* p) { (**static_cast<D**>(p))(); },
