@@ -35,43 +35,39 @@ namespace {
 using u64 = std::uint64_t;
 
 // ---- 1. round trips -----------------------------------------------------------------------
-double stackless_cross_thread(std::int64_t n) {
+// stackless_round_trip(n, cross): the pinger runs in this thread; the echo in a second thread
+// (cross) or beside the pinger in this one.
+double stackless_round_trip(std::int64_t n, bool cross) {
   stackless::channel<int> ping, pong;
-  stackless::thread other([&] {
+  auto start_echo = [&] {
     stackless::tasklet([&] {
       for (std::int64_t i = 0; i < n; ++i) pong.send(ping.receive());
     })();
+  };
+  stackless::thread other;
+  if (cross) {
+    other = stackless::thread([&] {
+      start_echo();
+      stackless::run(stackless::thread_block);
+    });
+  } else {
+    start_echo();
+  }
+  std::int64_t t0 = 0, t1 = 0;
+  stackless::tasklet([&] {
+    t0 = bench::now_ns();
+    for (std::int64_t i = 0; i < n; ++i) {
+      ping.send(static_cast<int>(i));
+      bench::do_not_optimize(pong.receive());
+    }
+    t1 = bench::now_ns();
+  })();
+  if (cross) {
     stackless::run(stackless::thread_block);
-  });
-  std::int64_t t0 = 0, t1 = 0;
-  stackless::tasklet([&] {
-    t0 = bench::now_ns();
-    for (std::int64_t i = 0; i < n; ++i) {
-      ping.send(static_cast<int>(i));
-      bench::do_not_optimize(pong.receive());
-    }
-    t1 = bench::now_ns();
-  })();
-  stackless::run(stackless::thread_block);
-  other.join();
-  return static_cast<double>(t1 - t0) / static_cast<double>(n);
-}
-
-double stackless_same_thread(std::int64_t n) {
-  stackless::channel<int> ping, pong;
-  stackless::tasklet([&] {
-    for (std::int64_t i = 0; i < n; ++i) pong.send(ping.receive());
-  })();
-  std::int64_t t0 = 0, t1 = 0;
-  stackless::tasklet([&] {
-    t0 = bench::now_ns();
-    for (std::int64_t i = 0; i < n; ++i) {
-      ping.send(static_cast<int>(i));
-      bench::do_not_optimize(pong.receive());
-    }
-    t1 = bench::now_ns();
-  })();
-  stackless::run();
+    other.join();
+  } else {
+    stackless::run();
+  }
   return static_cast<double>(t1 - t0) / static_cast<double>(n);
 }
 
@@ -229,8 +225,8 @@ int main(int argc, char** argv) {
 
   std::vector<double> same, cross, fiber, thr;
   for (int r = 0; r < reps; ++r) {
-    same.push_back(stackless_same_thread(n));
-    cross.push_back(stackless_cross_thread(n));
+    same.push_back(stackless_round_trip(n, false));
+    cross.push_back(stackless_round_trip(n, true));
     fiber.push_back(fiber_cross_thread(n / 4));
     thr.push_back(threads_cross_thread(n / 4));
   }

@@ -251,6 +251,11 @@ void delete_impl(tasklet_impl* t) noexcept {
 // ---- switching ------------------------------------------------------------------------------
 void tasklet_entry(ctx::transfer_t t) noexcept;
 void drain_remote(scheduler& s);
+// take_remote(s): takes in whatever other threads have handed this scheduler (cheap when nothing).
+inline void take_remote(scheduler& s) {
+  if (s.remote_pending.load(std::memory_order_acquire)) [[unlikely]]
+    drain_remote(s);
+}
 
 // reap_orphan(s, t): t has just paused itself (schedule_remove(), switch_to()) while no handle
 // names it, so nobody can ever insert it again. Kill it now, from the tasklet that resumed, so
@@ -301,8 +306,7 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
       reap_orphan(s, from);
   }
   // Work handed over by other threads joins the run queue at switch points.
-  if (s.remote_pending.load(std::memory_order_relaxed)) [[unlikely]]
-    drain_remote(s);
+  take_remote(s);
 }
 
 // Per-tasklet C++ exception-handling state. The Itanium ABI keeps, per thread, the stack of
@@ -396,17 +400,21 @@ void prepare_stack(scheduler& s, tasklet_impl* t) {
 #endif
 }
 
-// cancel_block(t): takes a blocked t off its wait owner (the owner restores its accounting).
-// Returns false when a partner on another thread completed t's operation first: t is then on its
-// way back through this scheduler's remote queue (see ensure_unblocked).
-bool cancel_block(tasklet_impl* t) noexcept {
-  wait_owner* o = t->owner;
-  if (!o->cancel_wait(t)) return false;
+// clear_wait(t): t, no longer in its owner's queue, is not blocked any more (and not linked).
+void clear_wait(tasklet_impl* t) noexcept {
   t->owner = nullptr;
   t->slot = nullptr;
   t->reason = block_reason::none;
   t->next = t->prev = nullptr;
   t->link = link_kind::none;
+}
+
+// cancel_block(t): takes a blocked t off its wait owner (the owner restores its accounting).
+// Returns false when a partner on another thread completed t's operation first: t is then on its
+// way back through this scheduler's remote queue (see ensure_unblocked).
+bool cancel_block(tasklet_impl* t) noexcept {
+  if (!t->owner->cancel_wait(t)) return false;
+  clear_wait(t);
   return true;
 }
 
@@ -451,6 +459,13 @@ void push_remote(scheduler* target, remote_item&& it) {
   if (target->idle_waker) target->idle_waker(target->idle_waker_ctx);
 }
 
+// push_remote_for(t, kind, e): hands t (a tasklet of another thread) to its own thread. The item
+// holds a reference, so t stays valid until that thread takes it in.
+void push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_ptr e = nullptr) {
+  retain(t);
+  push_remote(t->sched, remote_item{kind, t, std::move(e), {}});
+}
+
 // ensure_unblocked(s, t): t was blocked; after this it is not in any wait queue. If a partner on
 // another thread got to it first, its "ready" item is already in our remote queue (the partner
 // pushes it while still holding the owner's lock, which cancel_wait took after it): take it in.
@@ -480,10 +495,7 @@ void drain_remote(scheduler& s) {
     switch (it.kind) {
       case remote_item::ready:
         // acquire (via g_threads_mu): the partner's writes into t's slot are visible.
-        t->owner = nullptr;
-        t->slot = nullptr;
-        t->reason = block_reason::none;
-        t->link = link_kind::none;
+        clear_wait(t);
         ring_append(s, t);
         break;
       case remote_item::bomb:
@@ -574,7 +586,7 @@ bool thread_block_wait(scheduler& s) {
 // the "main tasklet is receiving without a sender available." error.
 tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
   for (;;) {
-    if (s.remote_pending.load(std::memory_order_acquire)) drain_remote(s);
+    take_remote(s);
     if (!finishing && self->link == link_kind::ring) return self;
     if (s.runcount > 0) return s.ring_head;
     tasklet_impl* w = watchdog_or_main(s);
@@ -1033,9 +1045,7 @@ bool same_thread(const tasklet_impl* t) noexcept {
 }
 
 void unpark_remote(tasklet_impl* t) {
-  retain(t);  // the item's reference: t stays valid until its thread takes it in
-  remote_item it{remote_item::ready, t, nullptr, true, {}};
-  push_remote(t->sched, std::move(it));
+  push_remote_for(t, remote_item::ready);
 }
 
 void set_idle_waker(void (*f)(void*), void* ctx) {
@@ -1141,14 +1151,11 @@ void unreserve_thread() noexcept {
 }
 
 void end_reservation() noexcept {
-  if (!std::exchange(tls_reserved, false)) return;  // the scheduler took the count over
-  std::lock_guard lk(g_threads_mu);
-  --g_active;
-  give_up_all();
+  if (std::exchange(tls_reserved, false)) unreserve_thread();  // else the scheduler took it over
 }
 
 void post_call(scheduler* target, unique_function fn) {
-  remote_item it{remote_item::call, nullptr, nullptr, true, std::move(fn)};
+  remote_item it{remote_item::call, nullptr, nullptr, std::move(fn)};
   push_remote(target, std::move(it));
 }
 
@@ -1223,9 +1230,7 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   if (t->sched != detail::tls_sched && t->sched) {
     // A tasklet of another thread: the exception is handed to its thread, where the tasklet is
     // unblocked and made runnable (pending semantics: the caller never switches to it).
-    detail::retain(t);
-    detail::remote_item it{detail::remote_item::bomb, t, std::move(e), true, {}};
-    detail::push_remote(t->sched, std::move(it));
+    detail::push_remote_for(t, detail::remote_item::bomb, std::move(e));
     return;
   }
   detail::check_thread(t);
@@ -1327,8 +1332,7 @@ tasklet& tasklet::set_stack_size(std::size_t bytes) {
 void run() {
   scheduler& s = detail::sched();
   tasklet_impl* self = s.current;
-  if (s.remote_pending.load(std::memory_order_acquire)) [[unlikely]]
-    detail::drain_remote(s);       // tasklets other threads made runnable take part in this run
+  detail::take_remote(s);          // tasklets other threads made runnable take part in this run
   if (self->next == self) return;  // nothing else runnable
   if (s.trap > 0) detail::throw_trap();
   tasklet_impl* next = self->next;
@@ -1392,8 +1396,7 @@ void schedule() {
   }
   tasklet_impl* self = s.current;
   // Alone here: take in what other threads made runnable (the I/O poll tasklet relies on it).
-  if (self->next == self && s.remote_pending.load(std::memory_order_acquire)) [[unlikely]]
-    detail::drain_remote(s);
+  if (self->next == self) detail::take_remote(s);
   if (self->next == self) {
     detail::take_bomb(self);
     return;
@@ -1501,7 +1504,7 @@ void run(thread_block_t) {
   scheduler& s = detail::sched();
   tasklet_impl* self = s.current;
   for (;;) {
-    if (s.remote_pending.load(std::memory_order_acquire)) detail::drain_remote(s);
+    detail::take_remote(s);
     if (self->next != self) break;
     if (s.alive_count == 0) return;             // nothing here that another thread could wake
     if (!detail::thread_block_wait(s)) return;  // nobody else can ever give us work
@@ -1588,7 +1591,7 @@ void worker_main(worker_pool::state* ps, unsigned i) {
     ps->cv.notify_all();
   }
   for (;;) {
-    if (s.remote_pending.load(std::memory_order_acquire)) detail::drain_remote(s);
+    detail::take_remote(s);
     if (s.runcount > 1) {
       try {
         run();

@@ -103,7 +103,6 @@ struct remote_item {
   enum kind_t : std::uint8_t { ready, bomb, call } kind;
   tasklet_impl* t = nullptr;  // ready/bomb: holds one handle reference
   std::exception_ptr error;   // bomb
-  bool pending = true;        // bomb
   unique_function fn;         // call: run on the scheduler's thread (in its main tasklet)
 };
 
