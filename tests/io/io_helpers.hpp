@@ -4,10 +4,13 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "fixture.hpp"
 
@@ -53,6 +56,47 @@ inline auto errc_is(int code) {
     BOOST_TEST_MESSAGE("got: " << e.what());
     return e.code() == std::error_condition(code, std::generic_category());
   };
+}
+
+// find_poll_tasklet(): this thread's I/O poll tasklet, when it is in the run queue.
+inline stackless::tasklet find_poll_tasklet() {
+  using stackless::tasklet;
+  for (tasklet t = stackless::getcurrent().next(); t && !t.is_current(); t = t.next())
+    if (t.name() == "stackless.io.poll") return t;
+  return {};
+}
+
+// check_thread_exit_unwinds(open_blocking): a thread ends with one tasklet blocked reading a
+// file that open_blocking() returns (a FIFO, a named pipe: nobody writes) and one in sleep. Its
+// scheduler's teardown kills both, cancelling the read, and nothing hangs or touches freed memory.
+template <class Open>
+void check_thread_exit_unwinds(Open open_blocking) {
+  using namespace std::chrono_literals;
+  struct guard {
+    bool* f;
+    ~guard() { *f = true; }
+  };
+  bool unwound_reader = false, unwound_sleeper = false;
+  std::thread th([&] {
+    auto f = std::make_shared<stackless::io::file>(open_blocking());
+    stackless::tasklet([&, f] {
+      guard g{&unwound_reader};
+      try {
+        f->read(10);
+      } catch (const std::filesystem::filesystem_error&) {
+        // cancelled when the teardown kills the poll tasklet before this one
+      }
+    })();
+    stackless::tasklet([&] {
+      guard g{&unwound_sleeper};
+      stackless::sleep(10s);
+    })();
+    stackless::schedule();
+    stackless::sleep(20ms);
+  });
+  th.join();
+  BOOST_TEST(unwound_reader);
+  BOOST_TEST(unwound_sleeper);
 }
 
 }  // namespace iot

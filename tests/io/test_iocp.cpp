@@ -96,12 +96,6 @@ bool write_disk_full_at_once(void*, const void*, std::uint32_t, void*) {
   return false;
 }
 
-tasklet find_poll_tasklet() {
-  for (tasklet t = getcurrent().next(); t && !t.is_current(); t = t.next())
-    if (t.name() == "stackless.io.poll") return t;
-  return {};
-}
-
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(Iocp, iot::io_clean)
@@ -294,7 +288,7 @@ BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_cancels_pending_reads) {
   })();
   schedule();
   sleep(20ms);
-  tasklet poll = find_poll_tasklet();
+  tasklet poll = iot::find_poll_tasklet();
   BOOST_REQUIRE(poll);
   const auto t0 = std::chrono::steady_clock::now();
   poll.kill();
@@ -313,33 +307,7 @@ BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_cancels_pending_reads) {
 BOOST_AUTO_TEST_CASE(thread_exit_with_a_pending_read) {
   pipe_server server("exit");
   BOOST_REQUIRE(server.h != INVALID_HANDLE_VALUE);
-  bool unwound_reader = false, unwound_sleeper = false;
-  std::thread th([&] {
-    auto pipe = std::make_shared<io::file>(io::open(server.name, "r+", 0));
-    tasklet([&, pipe] {
-      struct guard {
-        bool* f;
-        ~guard() { *f = true; }
-      } g{&unwound_reader};
-      try {
-        pipe->read(10);
-      } catch (const std::filesystem::filesystem_error&) {
-        // cancelled when the teardown kills the poll tasklet before this one
-      }
-    })();
-    tasklet([&] {
-      struct guard {
-        bool* f;
-        ~guard() { *f = true; }
-      } g{&unwound_sleeper};
-      sleep(10s);
-    })();
-    schedule();
-    sleep(20ms);
-  });
-  th.join();
-  BOOST_TEST(unwound_reader);
-  BOOST_TEST(unwound_sleeper);
+  iot::check_thread_exit_unwinds([&] { return io::open(server.name, "r+", 0); });
 }
 
 // A UTF-8 path names the file Windows knows by its UTF-16 name, given as a std::filesystem::path

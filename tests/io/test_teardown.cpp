@@ -9,16 +9,6 @@
 using namespace stackless;
 using namespace std::chrono_literals;
 
-#ifndef _WIN32
-namespace {
-tasklet find_poll_tasklet() {
-  for (tasklet t = getcurrent().next(); t && !t.is_current(); t = t.next())
-    if (t.name() == "stackless.io.poll") return t;
-  return {};
-}
-}  // namespace
-#endif
-
 BOOST_FIXTURE_TEST_SUITE(Teardown, iot::io_clean)
 
 #ifndef _WIN32  // FIFOs: POSIX only
@@ -46,7 +36,7 @@ BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_drains_everything) {
   })();
   schedule();
   sleep(20ms);  // the read reaches the kernel or a worker
-  tasklet poll = find_poll_tasklet();
+  tasklet poll = iot::find_poll_tasklet();
   BOOST_REQUIRE(poll);
   const auto t0 = std::chrono::steady_clock::now();
   poll.kill();
@@ -67,33 +57,7 @@ BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_drains_everything) {
 BOOST_AUTO_TEST_CASE(thread_exit_with_io_pending) {
   const auto p = iot::path("fifo-exit");
   BOOST_REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
-  bool unwound_reader = false, unwound_sleeper = false;
-  std::thread th([&] {
-    auto fifo = std::make_shared<io::file>(io::open(p, "r+", 0));
-    tasklet([&, fifo] {
-      struct guard {
-        bool* f;
-        ~guard() { *f = true; }
-      } g{&unwound_reader};
-      try {
-        fifo->read(10);
-      } catch (const std::filesystem::filesystem_error&) {
-        // ECANCELED when the teardown kills the poll tasklet before this one
-      }
-    })();
-    tasklet([&] {
-      struct guard {
-        bool* f;
-        ~guard() { *f = true; }
-      } g{&unwound_sleeper};
-      sleep(10s);
-    })();
-    schedule();
-    sleep(20ms);
-  });
-  th.join();
-  BOOST_TEST(unwound_reader);
-  BOOST_TEST(unwound_sleeper);
+  iot::check_thread_exit_unwinds([&] { return io::open(p, "r+", 0); });
 }
 #endif
 
