@@ -223,6 +223,9 @@ scheduler& sched() {
 #ifdef _WIN32
     tls_sched = new_thread_scheduler();  // scheduler_win.inc
 #else
+    // The biased-lock record first: its release at thread exit then comes after the scheduler's
+    // teardown, which may still take channel locks.
+    if (bias_available()) (void)this_thread_rec();
     tls_owner = std::make_unique<scheduler>();
     tls_sched = tls_owner.get();
 #endif
@@ -1097,7 +1100,16 @@ bool init_bias() noexcept {
 
 bool g_bias_ok = init_bias();
 
+// Hands the thread's record back at thread exit, also on a thread that takes channel locks
+// without ever having a scheduler (one that only drops a channel's last handle, say).
+struct rec_release {
+  bool armed = false;
+  ~rec_release() { release_thread_rec(); }
+};
+thread_local rec_release tls_rec_release;
+
 thread_rec* make_thread_rec() noexcept {
+  tls_rec_release.armed = true;  // first use registers the thread-exit release
   std::lock_guard lk(rec_mu());
   thread_rec* r;
   if (free_recs().empty()) {

@@ -354,4 +354,43 @@ BOOST_AUTO_TEST_CASE(biased_channel_revoked_while_in_use) {
   BOOST_TEST(ch.balance() == 0);
 }
 
+// The biased lock itself: several threads revoke a fresh lock's bias at once while its home
+// thread keeps taking it. Nobody may be inside with anyone else: a thread that sees the lock
+// marked shared while the revocation is still waiting for the home thread to leave must wait too
+// (this once let two senders of stress_many_threads_one_channel into one channel together).
+BOOST_AUTO_TEST_CASE(biased_lock_revoked_by_several_threads_at_once) {
+  constexpr int helpers = 3, rounds = 60, per_round = 32;
+  std::vector<detail::biased_lock> locks(rounds);
+  std::atomic<int> inside{0}, overlaps{0}, round{-1}, ready{0};
+  auto hammer = [&](detail::biased_lock& l) {
+    for (int i = 0; i < per_round; ++i) {
+      l.lock();
+      if (inside.fetch_add(1, std::memory_order_relaxed) != 0) overlaps.fetch_add(1);
+      if (i % 8 == 0) std::this_thread::yield();  // widen the window: let the others run
+      inside.fetch_sub(1, std::memory_order_relaxed);
+      l.unlock();
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int h = 0; h < helpers; ++h)
+    ts.emplace_back([&] {
+      for (int r = 0; r < rounds; ++r) {
+        while (round.load(std::memory_order_acquire) < r) std::this_thread::yield();
+        hammer(locks[static_cast<std::size_t>(r)]);
+        ready.fetch_add(1, std::memory_order_acq_rel);
+      }
+    });
+  for (int r = 0; r < rounds; ++r) {
+    auto& l = locks[static_cast<std::size_t>(r)];
+    l.lock();  // this thread becomes the lock's home
+    l.unlock();
+    round.store(r, std::memory_order_release);
+    hammer(l);
+    while (ready.load(std::memory_order_acquire) < helpers * (r + 1)) std::this_thread::yield();
+  }
+  for (auto& t : ts) t.join();
+  BOOST_TEST(overlaps.load() == 0);
+  if (detail::bias_available()) BOOST_TEST(locks.back().shared());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -35,9 +35,10 @@ extern bool g_bias_ok;
 inline bool bias_available() noexcept {
   return g_bias_ok;
 }
-// revoke_bias(home, lock, shared): called by a thread other than the lock's home. Marks the lock
-// shared, forces a full fence on every thread (membarrier), then waits until home is no longer
-// inside the lock. From then on the home thread takes the lock for real too.
+// revoke_bias(home, lock, shared): called by a thread other than the lock's home, holding the
+// lock's real (spin) lock. Marks the lock shared, forces a full fence on every thread
+// (membarrier), then waits until home is no longer inside the lock. From then on the home thread
+// takes the lock for real too.
 void revoke_bias(thread_rec* home, const void* lock, std::atomic<bool>& shared) noexcept;
 
 // biased_lock: guards a wait owner that tasklets of several threads may use (a channel).
@@ -65,16 +66,18 @@ class biased_lock {
             me->in_op.store(nullptr, std::memory_order_relaxed);
           }
         } else if (!shared_.load(std::memory_order_acquire)) {
-          revoke_bias(h, this, shared_);
+          // The revoker holds the real lock from before it marks the lock shared until its own
+          // critical section ends: a third thread that sees shared_ set while the home thread is
+          // still inside its biased section queues behind us instead of entering beside it.
+          lock_real();
+          if (!shared_.load(std::memory_order_relaxed)) revoke_bias(h, this, shared_);
+          return;
         }
       }
       // Nested inside another biased section (rare): the real lock, which excludes every other
       // real locker, and the home thread (us, or a revoked one) no longer uses the bias here.
     }
-    // acquire: the queue and slots written under the lock by the previous holder are visible.
-    while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed)) pause();
-    }
+    lock_real();
   }
   // release: our writes to the queue, the balance and the partner's slot are published (to the
   // next locker, or to a revoker waiting for our in_op to clear).
@@ -99,6 +102,13 @@ class biased_lock {
   }
 
  private:
+  void lock_real() noexcept {
+    // acquire: the queue and slots written under the lock by the previous holder are visible.
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) pause();
+    }
+  }
+
   std::atomic<bool> locked_{false};
   std::atomic<bool> shared_{false};
   std::atomic<thread_rec*> home_{nullptr};
