@@ -337,6 +337,23 @@ BOOST_AUTO_TEST_CASE(iterate_closing_with_senders) {
   run();
 }
 
+// receive_unless_closing, the iterator's step: takes from a waiting sender even while closing,
+// and returns false instead of blocking (or raising channel_closed) once none is left.
+BOOST_AUTO_TEST_CASE(receive_unless_closing_drains_then_ends) {
+  channel<int> c;
+  tasklet([&c] { c.send(4); })();
+  run();
+  c.close();
+  std::optional<int> v;
+  BOOST_TEST(c.receive_unless_closing(v));
+  BOOST_TEST(v.value_or(-1) == 4);
+  v.reset();
+  BOOST_TEST(!c.receive_unless_closing(v));
+  BOOST_TEST(!v.has_value());
+  BOOST_CHECK_THROW(c.receive(), channel_closed);
+  run();  // the sender, made runnable by the first receive, finishes
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(Subclassing, clean_scheduler)

@@ -235,6 +235,34 @@ BOOST_AUTO_TEST_CASE(interThreadChannels) {
   BOOST_TEST(replies == (std::vector<int>{1, 4, 9, 16, 25}));
 }
 
+// `for (int v : ch)` in one thread while another closes ch: the close lands after the loop's
+// end test has seen the channel open but before the receive takes the lock (forced here with a
+// channel callback that waits for the close). The loop ends, as it does when the close comes
+// first; it must not raise channel_closed (docs/threads.md's worker_pool example once did).
+BOOST_AUTO_TEST_CASE(iteration_ends_when_other_thread_closes_between_test_and_receive) {
+  channel<int> ch;
+  std::atomic<int> step{0};  // 1: the worker is inside receive; 2: main has closed ch
+  bool ended = false;
+  stackless::thread worker([&] {
+    set_channel_callback([&](const channel_base&, const tasklet&, bool, bool) {
+      step = 1;
+      while (step.load() != 2) std::this_thread::yield();
+    });
+    try {
+      for (int v : ch) (void)v;
+      ended = true;
+    } catch (const channel_closed&) {
+    }
+    set_channel_callback({});
+  });
+  while (step.load() != 1) std::this_thread::yield();
+  ch.close();
+  step = 2;
+  worker.join();
+  BOOST_TEST(ended);
+  BOOST_TEST(ch.closed());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(TestWorkerPool, clean_scheduler)

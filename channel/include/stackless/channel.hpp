@@ -212,13 +212,7 @@ class channel : public channel_base {
         return v;
       } else {
         std::optional<T> v;
-        try {
-          v.emplace(std::move(*static_cast<T*>(slot->value)));
-        } catch (...) {
-          core_->abort_op();  // the lock is held until hand_off
-          throw;
-        }
-        core_->hand_off(s, -1);
+        take_from(s, v);
         return std::move(*v);
       }
     }
@@ -227,6 +221,26 @@ class channel : public channel_base {
     { core_->block(-1, &r); }
     if (r.error) std::rethrow_exception(r.error);
     return std::move(*out);
+  }
+
+  // receive_unless_closing(out): receive() into out, or false, without blocking, when the channel
+  // is closing and no sender waits. The iterator's end test: made again under the channel's lock,
+  // so a close() from another thread between the iterator's first test and the receive ends the
+  // loop instead of raising channel_closed (in Stackless the GIL makes the two one step).
+  bool receive_unless_closing(std::optional<T>& out) {
+    detail::tasklet_impl* s = core_->begin(-1);
+    if (s) {
+      take_from(s, out);
+      return true;
+    }
+    if (core_->closing()) {
+      core_->abort_op();
+      return false;
+    }
+    detail::recv_slot r{&out, nullptr, false};
+    core_->block(-1, &r);
+    if (r.error) std::rethrow_exception(r.error);
+    return true;
   }
 
   // send_exception(e): like send, but the receiver throws e. send_exception<E>(args...) builds E.
@@ -295,7 +309,7 @@ class channel : public channel_base {
         return;
       }
       try {
-        cur_.emplace(c_->receive());
+        if (!c_->receive_unless_closing(cur_)) c_ = nullptr;
       } catch (const stop_iteration&) {
         c_ = nullptr;
       }
@@ -318,6 +332,24 @@ class channel : public channel_base {
     }
     detail::send_slot s{nullptr, std::move(e)};
     core_->block(+1, &s);
+  }
+
+  // The rest of a receive that found sender s waiting (the lock held since begin): moves its
+  // value into out, or raises what it sent with send_exception. Releases the lock.
+  void take_from(detail::tasklet_impl* s, std::optional<T>& out) {
+    auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+    if (slot->error) {
+      std::exception_ptr e = slot->error;
+      core_->hand_off(s, -1);
+      std::rethrow_exception(e);
+    }
+    try {
+      out.emplace(std::move(*static_cast<T*>(slot->value)));
+    } catch (...) {
+      core_->abort_op();  // the lock is held until hand_off
+      throw;
+    }
+    core_->hand_off(s, -1);
   }
 };
 
