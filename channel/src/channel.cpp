@@ -41,14 +41,18 @@ channel_base::channel_base(detail::channel_core* c) noexcept : core_(c) {
 }
 
 void channel_base::drop(detail::channel_core* c) noexcept {
-  // acq_rel: the last owner sees every other handle's last use of the channel.
-  if (c && c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) c->release_last_handle();
+  if (c) c->release_ref();
 }
 
 namespace detail {
 
 channel_core::~channel_core() {
   assert(waiters_.empty());
+}
+
+void channel_core::release_ref() noexcept {
+  // acq_rel: the last owner sees every other handle's last use of the channel.
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) release_last_handle();
 }
 
 void channel_core::release_last_handle() noexcept {

@@ -265,7 +265,7 @@ inline void take_remote(scheduler& s) {
 // its destructors run, as release() does when the last handle of a paused tasklet goes away.
 // Under a switch trap it is left alone (it is then killed at thread exit).
 [[gnu::cold, gnu::noinline]] void reap_orphan(scheduler& s, tasklet_impl* t) noexcept {
-  if (t->handles.load(std::memory_order_acquire) != 0 || s.trap > 0) return;
+  if (t->handles.load(std::memory_order_acquire) != 1 || s.trap > 0) return;  // 1: ours only
   if (std::find(s.watchdogs.begin(), s.watchdogs.end(), t) != s.watchdogs.end()) return;
   tasklet keep = tasklet::from_impl(t);
   try {
@@ -302,7 +302,9 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
       from->stack = nullptr;
     }
     from->fctx = nullptr;
-    if (from->handles.load(std::memory_order_acquire) == 0) delete_impl(from);
+    // Drop the scheduler's reference (taken in make_alive). One atomic decides who frees the
+    // block: this, or the last handle, which may be dropped on another thread at this moment.
+    if (from->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) delete_impl(from);
   } else {
     from->fctx = tr.fctx;
     if (from->link == link_kind::none && from->alive && !from->is_main) [[unlikely]]
@@ -443,12 +445,14 @@ thread_local bool tls_reserved = false;
 void drop_item(remote_item& it) noexcept {
   if (it.t) release(it.t);
   it.t = nullptr;
+  if (it.owner_ref) std::exchange(it.owner_ref, nullptr)->release_ref();
 }
 
 // push_remote(target, item): queues item for target's thread and wakes that thread.
 void push_remote(scheduler* target, remote_item&& it) {
-  std::lock_guard lk(g_threads_mu);
+  std::unique_lock lk(g_threads_mu);
   if (std::find(g_live.begin(), g_live.end(), target) == g_live.end()) {
+    lk.unlock();    // dropping may free a channel, which takes its lock
     drop_item(it);  // that thread has ended; its tasklets are dead
     return;
   }
@@ -464,9 +468,10 @@ void push_remote(scheduler* target, remote_item&& it) {
 
 // push_remote_for(t, kind, e): hands t (a tasklet of another thread) to its own thread. The item
 // holds a reference, so t stays valid until that thread takes it in.
-void push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_ptr e = nullptr) {
+void push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_ptr e = nullptr,
+                     wait_owner* owner_ref = nullptr) {
   retain(t);
-  push_remote(t->sched, remote_item{kind, t, std::move(e), {}});
+  push_remote(t->sched, remote_item{kind, t, std::move(e), {}, owner_ref});
 }
 
 // ensure_unblocked(s, t): t was blocked; after this it is not in any wait queue. If a partner on
@@ -749,6 +754,7 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
   main_t->sched = this;
   main_t->is_main = true;
   main_t->alive = main_t->started = true;
+  main_t->handles.store(1, std::memory_order_relaxed);  // the scheduler's own (see release)
   main_t->id = 0;
   main_t->name = "main";
   main_t->next = main_t->prev = main_t;
@@ -801,7 +807,7 @@ scheduler::~scheduler() {
 #endif
   main_t->alive = false;
   main_t->sched = nullptr;
-  if (main_t->handles.load() == 0) delete_impl(main_t);
+  if (main_t->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) delete_impl(main_t);
   thread_context_fini();
   release_thread_rec();
 }
@@ -816,30 +822,32 @@ void retain(tasklet_impl* t) noexcept {
 }
 
 void release(tasklet_impl* t) noexcept {
-  if (t->handles.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  // Last handle gone.
-  if (t->is_main) {
-    if (!t->sched) delete_impl(t);
+  // handles counts the tasklet handles plus one for the scheduler while the tasklet is alive or
+  // not yet reaped (and for main, while its thread runs): whoever takes it to 0 frees the block.
+  // Read while our reference still holds t: after the decrement only t's own thread may touch
+  // it (the scheduler may free it there at any moment).
+  const bool own = !t->is_main && t->sched == tls_sched;
+  const std::uint32_t old = t->handles.fetch_sub(1, std::memory_order_acq_rel);
+  if (old == 1) {
+    delete_impl(t);
     return;
   }
-  if (t->alive) {
-    // A paused tasklet nobody can name any more is killed so its destructors run. Scheduled or
-    // blocked ones belong to the scheduler until they end (or are killed at thread exit).
-    if (t->link == link_kind::none && t->sched == tls_sched && !t->finished &&
-        std::find(t->sched->watchdogs.begin(), t->sched->watchdogs.end(), t) ==
-            t->sched->watchdogs.end() &&
-        t->sched->current != t) {
-      tasklet keep = tasklet::from_impl(t);
-      try {
-        keep.kill();
-      } catch (...) {
-        std::fprintf(stderr, "stackless: exception while killing unreferenced tasklet %llu\n",
-                     static_cast<unsigned long long>(t->id));
-      }
+  // Only the scheduler's reference is left on a live tasklet: the last handle is gone. A paused
+  // tasklet nobody can name any more is killed so its destructors run. Scheduled or blocked ones
+  // belong to the scheduler until they end (or are killed at thread exit). (On another thread
+  // t is not ours to read any more: such a paused tasklet is killed when its thread exits.)
+  if (old == 2 && own && t->alive && t->link == link_kind::none && !t->finished &&
+      std::find(t->sched->watchdogs.begin(), t->sched->watchdogs.end(), t) ==
+          t->sched->watchdogs.end() &&
+      t->sched->current != t) {
+    tasklet keep = tasklet::from_impl(t);
+    try {
+      keep.kill();
+    } catch (...) {
+      std::fprintf(stderr, "stackless: exception while killing unreferenced tasklet %llu\n",
+                   static_cast<unsigned long long>(t->id));
     }
-    return;  // still alive (scheduled/blocked) or `keep` released it again
   }
-  if (!t->finished) delete_impl(t);  // finished-but-unreaped ones are freed by on_resume
 }
 
 tasklet_impl* new_tasklet() {
@@ -863,6 +871,7 @@ void bind_callable(tasklet_impl* t, std::unique_ptr<bound_callable> f) {
   if (t->alive) {
     // Unbinding a paused, never-started tasklet discards it without running anything.
     t->alive = false;
+    t->handles.fetch_sub(1, std::memory_order_relaxed);  // the scheduler's; the caller has one
     all_unlink(*t->sched, t);
     t->call.reset();
     if (t->stack) {
@@ -893,6 +902,7 @@ void make_alive(tasklet_impl* t, arg_pack_base* args) {
   }
   t->bound.reset();
   t->call = std::move(call);
+  t->handles.fetch_add(1, std::memory_order_relaxed);  // the scheduler's, until it is reaped
   t->alive = true;
   t->started = false;
   t->finished = false;
@@ -1048,7 +1058,8 @@ bool same_thread(const tasklet_impl* t) noexcept {
 }
 
 void unpark_remote(tasklet_impl* t) {
-  push_remote_for(t, remote_item::ready);
+  t->owner->add_ref();  // dropped by drop_item once t's thread has taken t in
+  push_remote_for(t, remote_item::ready, nullptr, t->owner);
 }
 
 void set_idle_waker(void (*f)(void*), void* ctx) {

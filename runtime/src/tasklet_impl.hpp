@@ -81,7 +81,9 @@ struct tasklet_impl {
   std::exception_ptr bomb;
   std::unique_ptr<bound_callable> bound;  // tasklet(f) / bind(f)
   unique_function call;                   // the closure to run once alive
-  std::atomic<std::uint32_t> handles{0};  // tasklet handles naming this block
+  // Tasklet handles naming this block, plus one for the scheduler from make_alive until the
+  // tasklet is reaped (main: while its thread runs). Whoever takes it to 0 frees the block.
+  std::atomic<std::uint32_t> handles{0};
   std::uint64_t id = 0;
   std::size_t stack_size = 0;  // 0: the scheduler's default
   std::string name;
@@ -101,9 +103,10 @@ struct tasklet_impl {
 // remote_item: work another thread hands to this scheduler (see "Threads" in scheduler.cpp).
 struct remote_item {
   enum kind_t : std::uint8_t { ready, bomb, call } kind;
-  tasklet_impl* t = nullptr;  // ready/bomb: holds one handle reference
-  std::exception_ptr error;   // bomb
-  unique_function fn;         // call: run on the scheduler's thread (in its main tasklet)
+  tasklet_impl* t = nullptr;        // ready/bomb: holds one handle reference
+  std::exception_ptr error;         // bomb
+  unique_function fn;               // call: run on the scheduler's thread (in its main tasklet)
+  wait_owner* owner_ref = nullptr;  // ready: a reference on what t waited on (unpark_remote)
 };
 
 struct scheduler {

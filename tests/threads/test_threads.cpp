@@ -171,6 +171,59 @@ BOOST_AUTO_TEST_CASE(kill_blocked_tasklet_of_other_thread) {
   victim = tasklet();
 }
 
+// A sender on another thread completes a blocked receiver and then drops the channel's last
+// handle; the receiver's thread kills it before taking the hand-off in. The kill must find the
+// channel still there (the hand-off holds a reference until the receiver's thread has taken it
+// in): the receiver is no longer in the channel's queue, whose waiters keep it alive otherwise.
+// (Under ASan this was a heap-use-after-free in cancel_wait.)
+BOOST_AUTO_TEST_CASE(kill_after_other_thread_completed_and_dropped_channel) {
+  auto* ch = new channel<int>;  // NOLINT: the other thread deletes the last handle
+  sentinel::live = 0;
+  tasklet victim([ch] {
+    sentinel s;
+    ch->receive();  // no handle of its own: only its wait keeps the channel alive
+  });
+  victim();
+  schedule();  // victim blocks
+  BOOST_TEST(victim.blocked());
+  stackless::thread([ch] {
+    ch->send(7);  // victim is made runnable in the main thread, which is not at a switch point
+    delete ch;    // NOLINT: the last handle
+  }).join();
+  victim.kill();  // victim's wait is cleared through its hand-off, not through the channel
+  BOOST_TEST(!victim.alive());
+  BOOST_TEST(sentinel::live == 0);
+}
+
+// The last handle of a tasklet is dropped on another thread while the tasklet ends on its own:
+// exactly one of the two frees it (a double free or a leak before the scheduler held a reference
+// of its own). Repeated, since the two race.
+BOOST_AUTO_TEST_CASE(last_handle_dropped_on_other_thread_as_tasklet_ends) {
+  constexpr int rounds = 2000;
+  std::atomic<int> round{-1};
+  std::atomic<tasklet*> handed{nullptr};
+  stackless::thread other([&] {
+    for (int r = 0; r < rounds; ++r) {
+      tasklet* t;
+      while ((t = handed.exchange(nullptr)) == nullptr) std::this_thread::yield();
+      round = r;
+      delete t;  // NOLINT: the tasklet's last handle, dropped here
+    }
+  });
+  int ran = 0;
+  for (int r = 0; r < rounds; ++r) {
+    auto* h = new tasklet([&] { ++ran; });  // NOLINT: handed to the other thread
+    (*h)();
+    handed = new tasklet(*h);  // NOLINT
+    delete h;                  // NOLINT: the other thread's copy is now the only handle
+    run();                     // the tasklet ends (and is reaped) while the copy is dropped there
+    while (round.load() != r) std::this_thread::yield();
+  }
+  other.join();
+  BOOST_TEST(ran == rounds);
+  BOOST_TEST(alive_tasklets() == 0u);
+}
+
 // Exceptions keep their meaning across threads: send_exception from one thread is raised in the
 // receiver of another.
 BOOST_AUTO_TEST_CASE(send_exception_across_threads) {
@@ -383,28 +436,34 @@ BOOST_AUTO_TEST_CASE(biased_channel_revoked_while_in_use) {
 }
 
 // The biased lock itself: several threads revoke a fresh lock's bias at once while its home
-// thread keeps taking it. Nobody may be inside with anyone else: a thread that sees the lock
+// thread keeps taking it, first plainly, then from inside biased sections of their own (a nested
+// lock). Nobody may be inside with anyone else: a thread that sees the lock
 // marked shared while the revocation is still waiting for the home thread to leave must wait too
 // (this once let two senders of stress_many_threads_one_channel into one channel together).
 BOOST_AUTO_TEST_CASE(biased_lock_revoked_by_several_threads_at_once) {
   constexpr int helpers = 3, rounds = 60, per_round = 32;
   std::vector<detail::biased_lock> locks(rounds);
   std::atomic<int> inside{0}, overlaps{0}, round{-1}, ready{0};
-  auto hammer = [&](detail::biased_lock& l) {
+  // outer: a lock of the caller's own, held around each operation (in the second half of the
+  // rounds, by the helpers): taking a lock inside a biased section of another must revoke too.
+  auto hammer = [&](detail::biased_lock& l, detail::biased_lock* outer) {
     for (int i = 0; i < per_round; ++i) {
+      if (outer) outer->lock();
       l.lock();
       if (inside.fetch_add(1, std::memory_order_relaxed) != 0) overlaps.fetch_add(1);
       if (i % 8 == 0) std::this_thread::yield();  // widen the window: let the others run
       inside.fetch_sub(1, std::memory_order_relaxed);
       l.unlock();
+      if (outer) outer->unlock();
     }
   };
   std::vector<std::thread> ts;
   for (int h = 0; h < helpers; ++h)
     ts.emplace_back([&] {
+      detail::biased_lock own;  // biased to this helper
       for (int r = 0; r < rounds; ++r) {
         while (round.load(std::memory_order_acquire) < r) std::this_thread::yield();
-        hammer(locks[static_cast<std::size_t>(r)]);
+        hammer(locks[static_cast<std::size_t>(r)], r >= rounds / 2 ? &own : nullptr);
         ready.fetch_add(1, std::memory_order_acq_rel);
       }
     });
@@ -413,7 +472,7 @@ BOOST_AUTO_TEST_CASE(biased_lock_revoked_by_several_threads_at_once) {
     l.lock();  // this thread becomes the lock's home
     l.unlock();
     round.store(r, std::memory_order_release);
-    hammer(l);
+    hammer(l, nullptr);
     while (ready.load(std::memory_order_acquire) < helpers * (r + 1)) std::this_thread::yield();
   }
   for (auto& t : ts) t.join();

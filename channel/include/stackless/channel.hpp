@@ -107,13 +107,15 @@ class channel_core final : public wait_owner {
 
   static void* slot_of(tasklet_impl* t) noexcept { return wait_slot(t); }
 
-  std::atomic<std::size_t> refs{1};  // handles
+  std::atomic<std::size_t> refs{1};  // handles, and hand-offs to other threads in flight
   // release_last_handle(): refs reached 0. Deletes the channel, or, while tasklets are still
   // blocked on it, leaves that to the last of them to leave (cancel_wait): a blocked tasklet keeps
   // its channel alive (Stackless), without paying a reference count per blocking operation.
   void release_last_handle() noexcept;
 
   bool cancel_wait(tasklet_impl* t) noexcept override;
+  void add_ref() noexcept override { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release_ref() noexcept override;
 
  private:
   biased_lock lock_;

@@ -54,28 +54,27 @@ class biased_lock {
   void lock() noexcept {
     if (bias_available()) [[likely]] {
       thread_rec* me = this_thread_rec();
-      if (me->in_op.load(std::memory_order_relaxed) == nullptr) [[likely]] {
-        thread_rec* h = home_.load(std::memory_order_relaxed);
-        if (h == nullptr && home_.compare_exchange_strong(h, me, std::memory_order_relaxed)) h = me;
-        if (h == me) {
-          if (!shared_.load(std::memory_order_relaxed)) [[likely]] {
-            me->in_op.store(this, std::memory_order_relaxed);
-            std::atomic_signal_fence(std::memory_order_seq_cst);  // see revoke_bias
-            if (!shared_.load(std::memory_order_relaxed)) [[likely]]
-              return;
-            me->in_op.store(nullptr, std::memory_order_relaxed);
-          }
-        } else if (!shared_.load(std::memory_order_acquire)) {
-          // The revoker holds the real lock from before it marks the lock shared until its own
-          // critical section ends: a third thread that sees shared_ set while the home thread is
-          // still inside its biased section queues behind us instead of entering beside it.
-          lock_real();
-          if (!shared_.load(std::memory_order_relaxed)) revoke_bias(h, this, shared_);
-          return;
+      thread_rec* h = home_.load(std::memory_order_relaxed);
+      if (h == nullptr && home_.compare_exchange_strong(h, me, std::memory_order_relaxed)) h = me;
+      if (h == me) {
+        if (me->in_op.load(std::memory_order_relaxed) == nullptr &&
+            !shared_.load(std::memory_order_relaxed)) [[likely]] {
+          me->in_op.store(this, std::memory_order_relaxed);
+          std::atomic_signal_fence(std::memory_order_seq_cst);  // see revoke_bias
+          if (!shared_.load(std::memory_order_relaxed)) [[likely]]
+            return;
+          me->in_op.store(nullptr, std::memory_order_relaxed);
         }
+        // Revoked, or nested inside another biased section (rare; in_op is taken): the real
+        // lock. Nobody else uses the bias, and other threads revoke under the real lock.
+      } else if (!shared_.load(std::memory_order_acquire)) {
+        // The revoker holds the real lock from before it marks the lock shared until its own
+        // critical section ends: a third thread that sees shared_ set while the home thread is
+        // still inside its biased section queues behind us instead of entering beside it.
+        lock_real();
+        if (!shared_.load(std::memory_order_relaxed)) revoke_bias(h, this, shared_);
+        return;
       }
-      // Nested inside another biased section (rare): the real lock, which excludes every other
-      // real locker, and the home thread (us, or a revoked one) no longer uses the bias here.
     }
     lock_real();
   }
@@ -121,6 +120,11 @@ struct wait_owner {
   // a partner on another thread has already completed t's operation and handed t back to its
   // scheduler (it will become runnable there). Called on t's own thread.
   virtual bool cancel_wait(tasklet_impl* t) noexcept = 0;
+  // add_ref()/release_ref(): unpark_remote() keeps the owner alive with one reference until t's
+  // thread has taken t in: until then that thread may still call cancel_wait() on it (a kill), and
+  // t is no longer in the queue whose waiters keep the owner alive.
+  virtual void add_ref() noexcept = 0;
+  virtual void release_ref() noexcept = 0;
 
  protected:
   ~wait_owner() = default;
@@ -180,6 +184,7 @@ bool same_thread(const tasklet_impl* t) noexcept;
 // unpark_remote(t): t (unlinked from its queue under the owner's lock, which the caller still
 // holds) belongs to another thread: it is made runnable there, and that thread is woken if it
 // sleeps. The caller continues; preference does not apply across threads (as in Stackless).
+// Holds a reference on t's owner (wait_owner::add_ref) until t's thread has taken t in.
 void unpark_remote(tasklet_impl* t);
 
 // For the I/O poller, which sleeps in the kernel instead of the scheduler's condition variable:
