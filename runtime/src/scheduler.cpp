@@ -304,7 +304,10 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
     from->fctx = nullptr;
     // Drop the scheduler's reference (taken in make_alive). One atomic decides who frees the
     // block: this, or the last handle, which may be dropped on another thread at this moment.
-    if (from->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) delete_impl(from);
+    // Usually no handle is left: then no other thread can hold or make one, and a load will do.
+    if (from->handles.load(std::memory_order_acquire) == 1 ||
+        from->handles.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      delete_impl(from);
   } else {
     from->fctx = tr.fctx;
     if (from->link == link_kind::none && from->alive && !from->is_main) [[unlikely]]
@@ -902,7 +905,12 @@ void make_alive(tasklet_impl* t, arg_pack_base* args) {
   }
   t->bound.reset();
   t->call = std::move(call);
-  t->handles.fetch_add(1, std::memory_order_relaxed);  // the scheduler's, until it is reaped
+  // The scheduler's reference, until t is reaped. When the caller's handle is the only one, no
+  // other thread can touch the count: a plain store saves the atomic add (skynet's case).
+  if (t->handles.load(std::memory_order_relaxed) == 1)
+    t->handles.store(2, std::memory_order_relaxed);
+  else
+    t->handles.fetch_add(1, std::memory_order_relaxed);
   t->alive = true;
   t->started = false;
   t->finished = false;
