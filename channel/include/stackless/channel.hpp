@@ -84,8 +84,15 @@ class channel_core final : public wait_owner {
   bool closing() const noexcept { return closing_.load(std::memory_order_relaxed); }
   bool closed() const noexcept { return closing() && balance() == 0; }
   // close()/open() never wake anyone (Stackless): they only change what a new blocker sees.
-  void close() noexcept { closing_.store(true, std::memory_order_relaxed); }
-  void open() noexcept { closing_.store(false, std::memory_order_relaxed); }
+  // Under the lock: an operation reads closing_ once or twice in one critical section (the
+  // iterator's end test, then block()), and must see the same value both times.
+  void close() noexcept { set_closing(true); }
+  void open() noexcept { set_closing(false); }
+  void set_closing(bool c) noexcept {
+    lock_.lock();
+    closing_.store(c, std::memory_order_relaxed);
+    lock_.unlock();
+  }
   tasklet_impl* queue_head() noexcept {
     lock_.lock();
     tasklet_impl* h = waiters_.head;
