@@ -18,12 +18,6 @@
 #include <stackless/runtime/tasklet.hpp>
 
 #ifdef _WIN32
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
 #include <windows.h>
 // after windows.h
 #include <psapi.h>
