@@ -66,6 +66,46 @@ inline stackless::tasklet find_poll_tasklet() {
   return {};
 }
 
+// check_killing_poll_tasklet_drains(f, cancelled, write_more): one tasklet sleeps and one reads
+// f (a FIFO, a named pipe: nobody writes); then the poll tasklet is killed. The read fails with
+// an error code that cancelled(code) accepts, the sleeper wakes with ECANCELED, nothing stays
+// pending, and the next operation (write_more(), then f.readline()) starts a new poll tasklet.
+template <class Cancelled, class WriteMore>
+void check_killing_poll_tasklet_drains(stackless::io::file& f, Cancelled cancelled,
+                                       WriteMore write_more) {
+  using namespace std::chrono_literals;
+  int sleeper_code = 0;
+  bool reader_failed = false;
+  stackless::tasklet([&] {
+    try {
+      stackless::sleep(10s);
+    } catch (const std::system_error& e) {
+      sleeper_code = e.code().value();
+    }
+  })();
+  stackless::tasklet([&] {
+    try {
+      f.read(10);
+    } catch (const std::filesystem::filesystem_error& e) {
+      BOOST_TEST_MESSAGE(e.what());
+      reader_failed = cancelled(e.code().value());
+    }
+  })();
+  stackless::schedule();
+  stackless::sleep(20ms);  // the read reaches the kernel (or a worker)
+  stackless::tasklet poll = find_poll_tasklet();
+  BOOST_REQUIRE(poll);
+  const auto t0 = std::chrono::steady_clock::now();
+  poll.kill();
+  stackless::run();
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+  BOOST_TEST(sleeper_code == ECANCELED);
+  BOOST_TEST(reader_failed);
+  BOOST_TEST(stackless::io::pending_operations() == 0u);
+  write_more();
+  BOOST_TEST(f.readline() == "x\n");  // through a fresh poll tasklet
+}
+
 // check_thread_exit_unwinds(open_blocking): a thread ends with one tasklet blocked reading a
 // file that open_blocking() returns (a FIFO, a named pipe: nobody writes) and one in sleep. Its
 // scheduler's teardown kills both, cancelling the read, and nothing hangs or touches freed memory.
