@@ -209,13 +209,14 @@ class channel : public channel_base {
   T receive() {
     detail::tasklet_impl* s = core_->begin(-1);
     if (s) {
-      auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
-      if (slot->error) {
-        std::exception_ptr e = slot->error;
-        core_->hand_off(s, -1);
-        std::rethrow_exception(e);
-      }
       if constexpr (std::is_nothrow_move_constructible_v<T>) {
+        // take_from() without the optional: the common case, straight into the return value.
+        auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+        if (slot->error) {
+          std::exception_ptr e = slot->error;
+          core_->hand_off(s, -1);
+          std::rethrow_exception(e);
+        }
         T v(std::move(*static_cast<T*>(slot->value)));
         core_->hand_off(s, -1);
         return v;
