@@ -41,6 +41,9 @@ struct op {
   bool cancel_requested = false;
   op* done_next = nullptr;  // the poller's done list
   op* done_prev = nullptr;
+  struct op_group* group = nullptr;  // the owner's group (poller.hpp) while in flight
+  op* group_next = nullptr;
+  op* group_prev = nullptr;
 
   // Thread pool: phase 0 queued, 1 running on `worker`, 2 finished. Written by a worker
   // under the pool's queue lock, read by the poller under the same lock.
@@ -63,7 +66,8 @@ class backend {
   // start(o) queues o. No kernel entry (the uring SQ may be flushed early only when full).
   virtual void start(op& o) = 0;
   // cancel(o) asks for o (started, not yet completed) to end early. Its completion still arrives
-  // through poll(), with -ECANCELED or -EINTR, or its real result when it was too late.
+  // through poll(), with -ECANCELED or -EINTR, or its real result when it was too late. An op
+  // not yet handed to the kernel or a worker is never performed: it completes with -ECANCELED.
   virtual void cancel(op& o) = 0;
   // poll(done, timeout) hands everything queued to the kernel or the workers, then appends the
   // completed ops to `done` with their `result` set. It waits up to `timeout` for at least one

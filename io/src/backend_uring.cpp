@@ -5,6 +5,7 @@
 // events, never as an interrupt of whatever tasklet is running. Older kernels get COOP_TASKRUN,
 // then no flags. Buffered reads that hit the page cache complete inline during submission;
 // buffered writes may be punted to io-wq workers (docs/peers.md §8).
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -71,25 +72,18 @@ class uring_backend final : public backend {
 
   const char* name() const noexcept override { return "io_uring"; }
 
-  void start(op& o) override {
-    io_uring_sqe* sqe = get_sqe();
-    const auto off = static_cast<__u64>(o.offset);  // -1 = current position (streams)
-    switch (o.kind) {
-      case op_kind::read:
-        io_uring_prep_read(sqe, o.fd, o.buf, o.len, off);
-        break;
-      case op_kind::write:
-        io_uring_prep_write(sqe, o.fd, o.buf, o.len, off);
-        break;
-      case op_kind::fsync:
-        io_uring_prep_fsync(sqe, o.fd, 0);
-        break;
-    }
-    io_uring_sqe_set_data(sqe, &o);
-    ++inflight_;
-  }
+  // start(o) only stages o: its SQE is written in poll(), right before the submission, so that a
+  // cancel() before then takes it back and the kernel never sees it (a killed write must not
+  // reach the file).
+  void start(op& o) override { staged_.push_back(&o); }
 
   void cancel(op& o) override {
+    if (auto it = std::find(staged_.begin(), staged_.end(), &o); it != staged_.end()) {
+      staged_.erase(it);
+      o.result = -ECANCELED;
+      local_done_.push_back(&o);
+      return;
+    }
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel(sqe, &o, 0);
     io_uring_sqe_set_data64(sqe, kCancelTag);
@@ -97,6 +91,13 @@ class uring_backend final : public backend {
   }
 
   void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
+    for (op* o : staged_) prepare(*o);
+    staged_.clear();
+    if (!local_done_.empty()) {
+      done.insert(done.end(), local_done_.begin(), local_done_.end());
+      local_done_.clear();
+      timeout = std::chrono::nanoseconds(0);  // something completed already: do not wait
+    }
     int rc = 0;
     if ((!timeout || timeout->count() > 0) && !wake_armed_) {
       // About to wait: a poll on the eventfd lets wake() end the wait from another thread. A
@@ -134,6 +135,24 @@ class uring_backend final : public backend {
   }
 
  private:
+  void prepare(op& o) {
+    io_uring_sqe* sqe = get_sqe();
+    const auto off = static_cast<__u64>(o.offset);  // -1 = current position (streams)
+    switch (o.kind) {
+      case op_kind::read:
+        io_uring_prep_read(sqe, o.fd, o.buf, o.len, off);
+        break;
+      case op_kind::write:
+        io_uring_prep_write(sqe, o.fd, o.buf, o.len, off);
+        break;
+      case op_kind::fsync:
+        io_uring_prep_fsync(sqe, o.fd, 0);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, &o);
+    ++inflight_;
+  }
+
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     while (!sqe) {  // SQ full: flush it early (rare: more than kEntries ops in one pass)
@@ -164,6 +183,8 @@ class uring_backend final : public backend {
     io_uring_cq_advance(&ring_, seen);
   }
 
+  std::vector<op*> staged_;      // started, SQE not written yet (see start())
+  std::vector<op*> local_done_;  // cancelled while staged: reported by the next poll()
   io_uring ring_;
   int efd_;                   // wake-up eventfd (non-blocking)
   bool wake_armed_ = false;   // a poll on efd_ is in the ring

@@ -20,11 +20,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <limits>
 #include <stdexcept>
+#include <thread>
 
 #include "poller.hpp"
 #include "stackless/channel.hpp"
 #include "stackless/io/file.hpp"
+#include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/tasklet.hpp"
 
 namespace stackless::io {
 namespace detail {
@@ -32,8 +37,19 @@ namespace detail {
 constexpr std::size_t kDefaultBuffer = 64 * 1024;
 constexpr std::size_t kMaxChunk = std::size_t{1} << 30;  // one op moves at most 1 GiB
 constexpr std::size_t kReadAllChunk = 256 * 1024;
+constexpr std::int64_t kMaxOffset = std::numeric_limits<std::int64_t>::max();
 
 enum newline_seen : unsigned { nl_cr = 1, nl_lf = 2, nl_crlf = 4 };
+
+// lock_waiter: a tasklet queued on a file's operation lock (FIFO). Released holders hand the
+// lock over directly (granted), so a newcomer can never barge past a waiter; close() wakes every
+// waiter without granting it (it then raises "I/O operation on closed file").
+struct lock_waiter {
+  bool done = false;
+  bool granted = false;
+  lock_waiter* next = nullptr;
+  signal_channel sig;
+};
 
 struct file_impl {
   int fd = -1;
@@ -44,23 +60,52 @@ struct file_impl {
   bool line_buffered = false;
   std::size_t bufsize = kDefaultBuffer;  // 0: unbuffered
   std::int64_t pos = 0;
+  std::thread::id owner = std::this_thread::get_id();
 
+  // The read buffer: rbuf[rbeg, rend) of rsize bytes allocated; a fill asks for rcap bytes. It
+  // grows past rcap only to keep bytes a cancelled read took from a stream (unread()).
   std::unique_ptr<char[]> rbuf;
-  std::size_t rcap = 0, rbeg = 0, rend = 0;
+  std::size_t rcap = 0, rsize = 0, rbeg = 0, rend = 0;
   std::string wbuf;
   std::int64_t wpos = 0;
 
   bool skip_lf = false;  // 'U': the last byte was '\r'; a following '\n' belongs to it
   unsigned seen = 0;
 
-  bool busy = false;
-  channel<void> lock_ch;
-  int positional = 0;  // pread/pwrite in flight
-  channel<void> drain_ch;
+  bool busy = false;  // a tasklet holds the operation lock
+  lock_waiter* lock_head = nullptr;
+  lock_waiter* lock_tail = nullptr;
+  bool closing = false;        // close() or ~file() has begun: no new operation starts
+  bool final_flush = false;    // ...except the closer's own flush
+  bool closer_active = false;  // a tasklet is inside close_file()
+  op_group group;              // every read, write and fsync in flight on fd
+
+  // refs: the file handle's reference plus one per call in progress (a call never touches a
+  // freed impl, whatever happens to the handle meanwhile). Thread-confined, so not atomic.
+  std::size_t refs = 1;
 
   std::size_t avail() const noexcept { return rend - rbeg; }
   void drop_read() noexcept {
     if (!stream) rbeg = rend = 0;
+  }
+  // unread(p, k): puts k bytes back in front of the read buffer (a stream's bytes that a
+  // cancelled read had taken: the next reader gets them).
+  void unread(const char* p, std::size_t k) {
+    if (k == 0) return;
+    if (rbeg >= k) {
+      std::memcpy(rbuf.get() + rbeg - k, p, k);
+      rbeg -= k;
+      return;
+    }
+    const std::size_t a = avail();
+    const std::size_t size = std::max(rsize, k + a);
+    auto nb = std::make_unique_for_overwrite<char[]>(size);
+    std::memcpy(nb.get(), p, k);
+    if (a) std::memcpy(nb.get() + k, rbuf.get() + rbeg, a);
+    rbuf = std::move(nb);
+    rsize = size;
+    rbeg = 0;
+    rend = k + a;
   }
 };
 
@@ -71,6 +116,9 @@ namespace {
 }
 [[noreturn]] void fail(const file_impl& f, const std::string& what, int err) {
   fail(f, what, std::error_code(err, std::generic_category()));
+}
+[[noreturn]] void fail_closed(const file_impl& f) {
+  fail(f, "I/O operation on closed file", EBADF);
 }
 
 // backend_error(r): the error of a failed operation (r < 0): -errno, or on Windows the negative
@@ -94,11 +142,17 @@ bool retry(long r) noexcept {
 }
 
 [[noreturn]] void fail_io(const file_impl& f, const char* op, std::error_code ec, std::int64_t off,
-                          std::size_t count) {
+                          std::size_t count, std::string extra = {}) {
   std::string what = op;
   if (off >= 0) what += " at offset " + std::to_string(off);
-  what += " (" + std::to_string(count) + " bytes)";
+  what += " (" + std::to_string(count) + " bytes" + extra + ")";
   fail(f, what, ec);
+}
+
+// check_result(f, r): r < 0 from a cancelled op on a closing file is "closed"; other errors are
+// the caller's to report.
+void check_cancelled_by_close(const file_impl& f, long r) {
+  if (f.closing && r == -ECANCELED) fail_closed(f);
 }
 
 #ifdef _WIN32
@@ -122,21 +176,84 @@ std::int64_t file_size(const file_impl& f) {
 #endif
 }
 
-// raw_read(f, dst, n, off): one read of up to n bytes (fewer: EOF or a short read). 0 = EOF.
-std::size_t raw_read(file_impl& f, char* dst, std::size_t n, std::int64_t off) {
+// read_txn: one read call's bookkeeping, so that a call ended by an exception (a kill, a throw,
+// an I/O error) leaves the file as if it had not read: a regular file's position and 'U' state
+// are restored (its bytes are still in the file); a stream's bytes the call had taken (the
+// journal) are put back in front of the read buffer for the next reader.
+class read_txn {
+ public:
+  explicit read_txn(file_impl& f) noexcept
+      : f_(f), pos0_(f.pos), skip0_(f.skip_lf), uncaught_(std::uncaught_exceptions()) {}
+  read_txn(const read_txn&) = delete;
+  read_txn& operator=(const read_txn&) = delete;
+  ~read_txn() {
+    if (std::uncaught_exceptions() <= uncaught_) return;
+    f_.skip_lf = skip0_;
+    if (!f_.stream) {
+      f_.pos = pos0_;
+      f_.drop_read();
+      return;
+    }
+    try {
+      f_.unread(journal_.data(), journal_.size());
+    } catch (...) {  // out of memory while unwinding: say what is lost rather than terminate
+      std::fprintf(stderr, "stackless: %s: %zu bytes read from a stream were lost (no memory)\n",
+                   f_.name.c_str(), journal_.size());
+    }
+  }
+  // took(p, k): the call took k bytes at p from the file object (a stream's are journaled).
+  void took(const char* p, std::size_t k) {
+    if (f_.stream) journal_.append(p, k);
+  }
+
+ private:
+  file_impl& f_;
+  std::int64_t pos0_;
+  bool skip0_;
+  int uncaught_;
+  std::string journal_;
+};
+
+// raw_read(f, dst, n, off, txn): one read of up to n bytes (fewer: EOF or a short read). 0 = EOF.
+// If a kill or throw arrives after the kernel read bytes into dst, they are kept: a fill of the
+// read buffer (dst == the buffer) keeps them there, any other dst hands them to txn; then the
+// exception propagates.
+std::size_t raw_read(file_impl& f, char* dst, std::size_t n, std::int64_t off, read_txn* txn) {
   const auto len = static_cast<std::uint32_t>(std::min(n, kMaxChunk));
   for (;;) {
-    const long r = submit_and_wait(op_kind::read, f.fd, dst, len, f.stream ? -1 : off);
+    if (f.closing) fail_closed(f);  // no switch between this test and the submission
+    const outcome o = submit(op_kind::read, f.fd, dst, len, f.stream ? -1 : off, &f.group);
+    if (o.interrupted) {
+      if (o.result > 0) {
+        const auto k = static_cast<std::size_t>(o.result);
+        if (dst == f.rbuf.get()) {
+          f.rbeg = 0;
+          f.rend = k;
+        } else if (txn) {
+          txn->took(dst, k);
+        }
+      }
+      o.rethrow_if_interrupted();
+    }
+    const long r = o.result;
     if (r >= 0) return static_cast<std::size_t>(r);
+    check_cancelled_by_close(f, r);
     if (retry(r)) continue;
     fail_io(f, "read", backend_error(r), f.stream ? -1 : off, len);
   }
 }
 
-// raw_write_all(f, src, n, off): writes all n bytes; short writes continue. Throws on failure,
-// naming the offset where the failing write started and the bytes it tried.
-void raw_write_all(file_impl& f, const char* src, std::size_t n, std::int64_t off) {
-  std::size_t done = 0;
+// raw_write_all(f, src, n, off, done, flags): writes all n bytes at off; short writes continue.
+// `done` counts the bytes that reached the file, and is up to date however the call ends (an
+// error, a kill): the caller moves its position by it. A failure throws naming the offset where
+// the failing write started, the bytes it tried and how many of the n were written.
+void raw_write_all(file_impl& f, const char* src, std::size_t n, std::int64_t off,
+                   std::size_t& done, submit_flags flags = submit_flags::cancellable) {
+  done = 0;
+  if (!f.stream &&
+      (off < 0 || static_cast<std::uint64_t>(off) + n > static_cast<std::uint64_t>(kMaxOffset)))
+    fail_io(f, "write", std::make_error_code(std::errc::file_too_large), off, n,
+            ": the end would pass the largest offset, 2^63-1");
   while (done < n) {
     const auto len = static_cast<std::uint32_t>(std::min(n - done, kMaxChunk));
     const std::int64_t at = f.stream ? -1 : off + static_cast<std::int64_t>(done);
@@ -146,58 +263,124 @@ void raw_write_all(file_impl& f, const char* src, std::size_t n, std::int64_t of
 #else
     const std::int64_t to = at;
 #endif
-    const long r = submit_and_wait(op_kind::write, f.fd, const_cast<char*>(src + done), len, to);
+    if (f.closing && !f.final_flush) fail_closed(f);
+    const outcome o =
+        submit(op_kind::write, f.fd, const_cast<char*>(src + done), len, to, &f.group, flags);
+    if (o.result > 0) done += static_cast<std::size_t>(o.result);
+    o.rethrow_if_interrupted();
+    const long r = o.result;
     if (retry(r)) continue;
-    if (r < 0) fail_io(f, "write", backend_error(r), at, len);
+    const std::string written =
+        ", " + std::to_string(done) + " of " + std::to_string(n) + " written";
+    if (r < 0) {
+      check_cancelled_by_close(f, r);
+      fail_io(f, "write", backend_error(r), at, len, written);
+    }
     if (r == 0)
-      fail_io(f, "write (no progress)", std::make_error_code(std::errc::io_error), at, len);
-    done += static_cast<std::size_t>(r);
+      fail_io(f, "write (no progress)", std::make_error_code(std::errc::io_error), at, len,
+              written);
   }
 }
 
-// A whole buffered operation runs with the file's lock held (a tasklet-level mutex).
+// The file's operation lock: a whole buffered operation (and close) runs with it held.
+// Acquisition is FIFO with direct hand-over (see lock_waiter); a waiter killed while queued leaves
+// the queue, and one killed after the hand-over passes the lock on, so nothing is lost or stolen.
+void lock_release(file_impl& f) noexcept;
+
 class op_lock {
  public:
-  explicit op_lock(file_impl& f) : f_(f) {
-    while (f_.busy) {
-      try {
-        f_.lock_ch.receive();
-      } catch (...) {
-        pass_on(f_);  // we may have been handed the wakeup meant for the next waiter
-        throw;
-      }
+  // op_lock(f, closer): the closer is queued in front and is not woken by close.
+  explicit op_lock(file_impl& f, bool closer = false) : f_(f) {
+    if (f_.closing && !closer) fail_closed(f_);
+    if (!f_.busy) {
+      f_.busy = true;
+      return;
     }
-    f_.busy = true;
+    lock_waiter w;
+    if (closer) {
+      w.next = f_.lock_head;
+      f_.lock_head = &w;
+      if (!f_.lock_tail) f_.lock_tail = &w;
+    } else {
+      (f_.lock_tail ? f_.lock_tail->next : f_.lock_head) = &w;
+      f_.lock_tail = &w;
+    }
+    try {
+      while (!w.done) w.sig.wait_step();
+    } catch (...) {
+      if (w.granted)
+        lock_release(f_);  // handed over, then killed before we could use it: pass it on
+      else if (!w.done)
+        unlink(w);
+      throw;
+    }
+    if (!w.granted) fail_closed(f_);  // woken by close()
   }
-  ~op_lock() {
-    f_.busy = false;
-    pass_on(f_);
-  }
+  ~op_lock() { lock_release(f_); }
   op_lock(const op_lock&) = delete;
   op_lock& operator=(const op_lock&) = delete;
 
  private:
-  static void pass_on(file_impl& f) {
-    if (!f.busy && f.lock_ch.balance() < 0) f.lock_ch.send();  // preference 1: no switch
+  void unlink(lock_waiter& w) noexcept {
+    lock_waiter* prev = nullptr;
+    for (lock_waiter* p = f_.lock_head; p; prev = p, p = p->next) {
+      if (p != &w) continue;
+      (prev ? prev->next : f_.lock_head) = w.next;
+      if (f_.lock_tail == &w) f_.lock_tail = prev;
+      return;
+    }
   }
   file_impl& f_;
 };
 
-class positional_guard {
- public:
-  explicit positional_guard(file_impl& f) noexcept : f_(f) { ++f_.positional; }
-  ~positional_guard() {
-    if (--f_.positional == 0 && f_.drain_ch.balance() < 0) f_.drain_ch.send();
+void lock_release(file_impl& f) noexcept {
+  lock_waiter* w = f.lock_head;
+  if (!w) {
+    f.busy = false;
+    return;
   }
-  positional_guard(const positional_guard&) = delete;
-  positional_guard& operator=(const positional_guard&) = delete;
+  f.lock_head = w->next;
+  if (!f.lock_head) f.lock_tail = nullptr;
+  w->done = w->granted = true;  // busy stays true: the lock passes straight to w
+  try {
+    w->sig.deliver(0);
+  } catch (...) {
+    // A send to a waiting receiver does not fail; closing the channel cannot fail.
+  }
+}
+
+// wake_lock_waiters(f): close() wakes every queued waiter (before queueing itself): each
+// raises "I/O operation on closed file".
+void wake_lock_waiters(file_impl& f) noexcept {
+  lock_waiter* w = f.lock_head;
+  f.lock_head = f.lock_tail = nullptr;
+  while (w) {
+    lock_waiter* next = w->next;
+    w->next = nullptr;
+    w->done = true;
+    try {
+      w->sig.deliver(0);
+    } catch (...) {
+      // A send to a waiting receiver does not fail; closing the channel cannot fail.
+    }
+    w = next;
+  }
+}
+
+// hold: a call in progress keeps the impl alive (file_impl::refs).
+class hold {
+ public:
+  explicit hold(file_impl& f) noexcept : f_(f) { ++f_.refs; }
+  ~hold() { impl_release{}(&f_); }
+  hold(const hold&) = delete;
+  hold& operator=(const hold&) = delete;
 
  private:
   file_impl& f_;
 };
 
 void check_open(const file_impl& f) {
-  if (f.fd < 0) fail(f, "I/O operation on closed file", EBADF);
+  if (f.fd < 0 || f.closing) fail_closed(f);
 }
 void check_readable(const file_impl& f) {
   check_open(f);
@@ -208,23 +391,38 @@ void check_writable(const file_impl& f) {
   if (!f.writable) fail(f, "file not open for writing (mode '" + f.mode + "')", EBADF);
 }
 
-void flush_write(file_impl& f) {
+// flush_write(f, flags): writes the write buffer. The bytes that reached the file leave the
+// buffer (wpos moves past them) however the call ends; the rest stays buffered for a retry
+// (Python's BufferedWriter), so the file never gets a hole and the position stays true.
+void flush_write(file_impl& f, submit_flags flags = submit_flags::cancellable) {
   if (f.wbuf.empty()) return;
-  std::string data;
-  data.swap(f.wbuf);  // dropped on failure: the error is reported once
-  raw_write_all(f, data.data(), data.size(), f.wpos);
+  std::size_t done = 0;
+  struct account {
+    file_impl& f;
+    std::size_t& done;
+    ~account() {
+      f.wbuf.erase(0, done);
+      f.wpos += static_cast<std::int64_t>(done);
+    }
+  } acc{f, done};
+  raw_write_all(f, f.wbuf.data(), f.wbuf.size(), f.wpos, done, flags);
   if (f.append && !f.stream) f.pos = file_size(f);  // the kernel wrote at the end
 }
 
 // flush_lines(f): writes the buffered bytes up to and including the last '\n'; keeps the rest.
 void flush_lines(file_impl& f) {
   const std::size_t k = f.wbuf.rfind('\n') + 1;
-  std::string rest = f.wbuf.substr(k);
-  f.wbuf.resize(k);
-  const std::int64_t rest_at = f.wpos + static_cast<std::int64_t>(k);
-  flush_write(f);
-  f.wbuf = std::move(rest);
-  f.wpos = f.append ? f.pos - static_cast<std::int64_t>(f.wbuf.size()) : rest_at;
+  std::size_t done = 0;
+  struct account {
+    file_impl& f;
+    std::size_t& done;
+    ~account() {
+      f.wbuf.erase(0, done);
+      f.wpos += static_cast<std::int64_t>(done);
+    }
+  } acc{f, done};
+  raw_write_all(f, f.wbuf.data(), k, f.wpos, done);
+  if (f.append && !f.stream) f.wpos = file_size(f);  // the kernel wrote at the end
 }
 
 void prepare_read(file_impl& f) {
@@ -243,11 +441,13 @@ std::size_t fill(file_impl& f) {
   f.rbeg = f.rend = 0;
   // An unbuffered stream reads byte by byte: nothing may be taken that the caller won't get.
   const std::size_t want = (f.stream && f.bufsize == 0) ? 1 : f.rcap;
-  f.rend = raw_read(f, f.rbuf.get(), want, f.pos);
+  f.rend = raw_read(f, f.rbuf.get(), want, f.pos, nullptr);
   return f.rend;
 }
 
-void consume(file_impl& f, std::size_t k) noexcept {
+// consume(f, k, txn): the call takes k bytes from the front of the read buffer.
+void consume(file_impl& f, std::size_t k, read_txn& txn) {
+  txn.took(f.rbuf.get() + f.rbeg, k);
   f.rbeg += k;
   if (!f.stream) f.pos += static_cast<std::int64_t>(k);
 }
@@ -260,9 +460,9 @@ struct end_of_call {
   }
 };
 
-// read_universal(f, out, max, line): appends up to max translated bytes; stops after '\n' when
-// `line`. '\r\n' and '\r' become '\n' and are recorded in f.seen.
-void read_universal(file_impl& f, std::string& out, std::size_t max, bool line) {
+// read_universal(f, out, max, line, txn): appends up to max translated bytes; stops after '\n'
+// when `line`. '\r\n' and '\r' become '\n' and are recorded in f.seen.
+void read_universal(file_impl& f, std::string& out, std::size_t max, bool line, read_txn& txn) {
   while (out.size() < max) {
     if (!f.avail() && fill(f) == 0) {
       if (f.skip_lf) f.seen |= nl_cr;
@@ -292,32 +492,80 @@ void read_universal(file_impl& f, std::string& out, std::size_t max, bool line) 
       }
       stop = out.size() == max || (line && out.back() == '\n');
     }
-    consume(f, i);
+    consume(f, i, txn);
     if (stop) break;
   }
 }
 
-// read_exact(f, dst, n): reads up to n bytes into dst (non-'U'); fewer only at EOF.
-std::size_t read_exact(file_impl& f, char* dst, std::size_t n) {
+// read_exact(f, dst, n, txn): reads up to n bytes into dst (non-'U'); fewer only at EOF.
+std::size_t read_exact(file_impl& f, char* dst, std::size_t n, read_txn& txn) {
   std::size_t got = std::min(f.avail(), n);
   std::memcpy(dst, f.rbuf.get() + f.rbeg, got);
-  consume(f, got);
+  consume(f, got, txn);
   while (got < n) {
     const std::size_t left = n - got;
     if (left >= f.rcap || f.bufsize == 0) {
-      const std::size_t k = raw_read(f, dst + got, left, f.pos);  // large: straight into dst
+      // large: straight into dst
+      const std::size_t k = raw_read(f, dst + got, left, f.pos, &txn);
       if (k == 0) break;
+      txn.took(dst + got, k);
       got += k;
       if (!f.stream) f.pos += static_cast<std::int64_t>(k);
     } else {
       if (fill(f) == 0) break;
       const std::size_t k = std::min(f.avail(), left);
       std::memcpy(dst + got, f.rbuf.get() + f.rbeg, k);
-      consume(f, k);
+      consume(f, k, txn);
       got += k;
     }
   }
   return got;
+}
+
+// read_growing(f, out, n, txn): appends up to n bytes (fewer only at EOF) to out, growing it
+// with the data rather than by n: read(1 GiB) of a 15-byte file allocates a few bytes, and
+// read(SIZE_MAX) reads to the end. A regular file's size sets the first step.
+void read_growing(file_impl& f, std::string& out, std::size_t n, read_txn& txn) {
+  std::size_t step = kReadAllChunk;
+  if (!f.stream) {
+    const std::int64_t left = std::max<std::int64_t>(0, file_size(f) - f.pos);
+    // The known rest in one op, plus one byte that shows whether the file grew meanwhile.
+    step = f.avail() + static_cast<std::size_t>(std::min<std::int64_t>(left, kMaxChunk)) + 1;
+  }
+  std::size_t wanted = 0;
+  while (wanted < n) {
+    const std::size_t want = std::min(n - wanted, step);
+    const std::size_t old = out.size();
+    out.resize(old + want);
+    const std::size_t k = read_exact(f, out.data() + old, want, txn);
+    out.resize(old + k);
+    wanted += k;
+    if (k < want) break;  // end of file
+    if (!f.stream && wanted < n) {
+      // The file may have ended exactly here: find out through the (warm) read buffer instead of
+      // growing the string by another step.
+      if (!f.avail() && fill(f) == 0) break;
+      step = std::max(step, f.avail());
+    }
+    step = std::min(step * 2, kMaxChunk);
+  }
+}
+
+// refuse_embedded_nul(path): the OS would stop at the NUL and open another file ("a.txt\0.bak"
+// would truncate "a.txt"): refused, as Python does ("embedded null byte").
+void refuse_embedded_nul(const std::filesystem::path& path) {
+  const auto& native = path.native();
+  if (native.find(std::filesystem::path::value_type(0)) == native.npos) return;
+  std::string shown;
+  for (char c : path.string()) {
+    if (c == '\0')
+      shown += "\\0";
+    else
+      shown += c;
+  }
+  throw std::filesystem::filesystem_error(
+      "stackless::io::open: embedded null byte in path \"" + shown + "\"",
+      std::make_error_code(std::errc::invalid_argument));
 }
 
 struct parsed_mode {
@@ -437,10 +685,82 @@ int open_windows(file_impl& f, const parsed_mode& m) {
 }  // namespace
 }  // namespace detail
 
+namespace detail {
+
+void impl_release::operator()(file_impl* f) const noexcept {
+  if (--f->refs > 0) return;
+  // The last reference: no call is in progress and no operation in flight. A descriptor still
+  // open here belongs to a file destroyed while others used it (~file left the close to us).
+  if (f->fd >= 0) {
+    if (!f->wbuf.empty())
+      std::fprintf(stderr, "stackless: %s: %zu buffered bytes were not written (file closed)\n",
+                   f->name.c_str(), f->wbuf.size());
+    ::close(f->fd);
+  }
+  delete f;  // NOLINT: the impl is reference counted (file_impl::refs)
+}
+
+namespace {
+
+// close_file(f, closer_dtor): close() and ~file(). Marks the file closing (new calls fail with
+// "I/O operation on closed file"), cancels every operation in flight on it and wakes every
+// tasklet queued on its lock; then, holding the lock, flushes, waits until the backend is done
+// with every operation on the descriptor, and closes it. Returns the flush error and any kill or
+// exception that arrived while it waited (the caller rethrows them, or reports them).
+struct close_result {
+  std::exception_ptr flush_error;
+  std::exception_ptr interrupted;
+};
+
+close_result close_file(file_impl& f, bool from_destructor) {
+  close_result res;
+  hold h(f);
+  f.closing = true;
+  f.closer_active = true;
+  struct end_closer {
+    file_impl& f;
+    ~end_closer() { f.closer_active = f.final_flush = false; }
+  } ec{f};
+  cancel_group(f.group);
+  wake_lock_waiters(f);
+  // In a destructor the buffered data is written whatever happens (a kill waits for it), so a
+  // tasklet unwinding at the end of its thread still leaves its data on disk.
+  const submit_flags flags =
+      from_destructor ? submit_flags::uncancellable : submit_flags::cancellable;
+  try {
+    op_lock lock(f, /*closer=*/true);
+    try {
+      f.final_flush = true;
+      flush_write(f, flags);
+    } catch (const std::filesystem::filesystem_error&) {
+      res.flush_error = std::current_exception();
+      f.wbuf.clear();  // not written: said by the error
+    } catch (const std::bad_alloc&) {
+      res.flush_error = std::current_exception();
+      f.wbuf.clear();
+    }
+    f.final_flush = false;
+    if (std::exception_ptr e = wait_group_empty(f.group)) res.interrupted = e;
+    ::close(f.fd);  // the descriptor is released even on EINTR (Linux)
+    f.fd = -1;
+    f.rbuf.reset();
+    f.rsize = f.rbeg = f.rend = 0;
+  } catch (...) {
+    // Killed while waiting for the lock or during the flush: the file stays closing, with what
+    // was not written still buffered; ~file (or a second close()) finishes the job, or the last
+    // reference closes the descriptor and reports what was lost.
+    res.interrupted = std::current_exception();
+  }
+  return res;
+}
+
+}  // namespace
+}  // namespace detail
+
 using detail::file_impl;
 
 file::file() noexcept = default;
-file::file(std::unique_ptr<file_impl> p) noexcept : impl_(std::move(p)) {}
+file::file(std::unique_ptr<file_impl, detail::impl_release> p) noexcept : impl_(std::move(p)) {}
 file::file(file&&) noexcept = default;
 file& file::operator=(file&& o) noexcept {
   if (this != &o) {
@@ -451,11 +771,45 @@ file& file::operator=(file&& o) noexcept {
 }
 
 file::~file() {
-  if (!impl_ || impl_->fd < 0) return;
-  try {
-    close();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "stackless: closing %s: %s\n", impl_->name.c_str(), e.what());
+  if (!impl_) return;
+  file_impl& f = *impl_;
+  if (f.fd < 0 || f.closer_active) return;  // closed, or another tasklet is closing it
+  if (f.owner != std::this_thread::get_id()) {
+    // Its operations belong to another thread's poller: nothing may be waited for here. The
+    // descriptor is closed; what was buffered is reported lost.
+    std::fprintf(stderr,
+                 "stackless: %s destroyed on a thread other than the one that opened it; "
+                 "closed without flushing\n",
+                 f.name.c_str());
+    if (!f.busy && f.group.count == 0) {
+      if (!f.wbuf.empty())
+        std::fprintf(stderr, "stackless: %s: %zu buffered bytes were not written\n", f.name.c_str(),
+                     f.wbuf.size());
+      ::close(f.fd);
+      f.fd = -1;
+    }
+    f.closing = true;
+    return;
+  }
+  const detail::close_result r = detail::close_file(f, /*from_destructor=*/true);
+  if (r.flush_error) {
+    try {
+      std::rethrow_exception(r.flush_error);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "stackless: closing %s: %s\n", f.name.c_str(), e.what());
+    }
+  }
+  if (r.interrupted && std::uncaught_exceptions() == 0) {
+    // A kill or throw that arrived while the destructor flushed: a destructor cannot throw, so
+    // it is delivered again, at the tasklet's next switch point (Stackless's pending throw).
+    try {
+      getcurrent().throw_exception(r.interrupted, /*pending=*/true);
+    } catch (...) {
+      std::fprintf(stderr,
+                   "stackless: closing %s: a kill or exception received meanwhile "
+                   "could not be delivered again\n",
+                   f.name.c_str());
+    }
   }
 }
 
@@ -464,75 +818,71 @@ file_impl& file::live(const char* op) const {
     throw std::filesystem::filesystem_error(std::string(op) + ": I/O operation on closed file",
                                             std::error_code(EBADF, std::generic_category()));
   }
+  if (impl_->owner != std::this_thread::get_id()) {
+    throw wrong_thread_error(std::string("stackless::io::file::") + op + ": " + impl_->name +
+                             " belongs to the thread that opened it");
+  }
   return *impl_;
 }
 
 std::string file::read() {
   file_impl& f = live("read");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::end_of_call eoc{f};
   detail::prepare_read(f);
+  detail::read_txn txn(f);
   std::string out;
   if (f.universal) {
-    detail::read_universal(f, out, std::string::npos, false);
+    detail::read_universal(f, out, std::string::npos, false, txn);
     return out;
   }
-  out.assign(f.rbuf.get() + f.rbeg, f.avail());
-  detail::consume(f, f.avail());
-  std::size_t chunk = detail::kReadAllChunk;
-  if (!f.stream) {
-    const std::int64_t left = detail::file_size(f) - f.pos;
-    // One op for the whole known rest, then one more that confirms the end.
-    if (left > 0) chunk = std::max(chunk, static_cast<std::size_t>(left) + 1);
-  }
-  for (;;) {
-    const std::size_t old = out.size();
-    out.resize(old + std::min(chunk, detail::kMaxChunk));
-    const std::size_t k = detail::raw_read(f, out.data() + old, out.size() - old, f.pos);
-    out.resize(old + k);
-    if (k == 0) break;
-    if (!f.stream) f.pos += static_cast<std::int64_t>(k);
-  }
+  detail::read_growing(f, out, std::string::npos, txn);
   return out;
 }
 
 std::string file::read(std::size_t n) {
   file_impl& f = live("read");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::end_of_call eoc{f};
   detail::prepare_read(f);
+  detail::read_txn txn(f);
   std::string out;
   if (f.universal) {
-    detail::read_universal(f, out, n, false);
+    detail::read_universal(f, out, n, false, txn);
     return out;
   }
-  out.resize(n);
-  out.resize(detail::read_exact(f, out.data(), n));
+  detail::read_growing(f, out, n, txn);
   return out;
 }
 
 std::size_t file::readinto(std::span<std::byte> buf) {
   file_impl& f = live("readinto");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::end_of_call eoc{f};
   detail::prepare_read(f);
+  detail::read_txn txn(f);
   if (f.universal) {
     std::string tmp;
-    detail::read_universal(f, tmp, buf.size(), false);
+    detail::read_universal(f, tmp, buf.size(), false, txn);
     std::memcpy(buf.data(), tmp.data(), tmp.size());
     return tmp.size();
   }
-  return detail::read_exact(f, reinterpret_cast<char*>(buf.data()), buf.size());
+  return detail::read_exact(f, reinterpret_cast<char*>(buf.data()), buf.size(), txn);
 }
 
 std::string file::readline(std::size_t limit) {
   file_impl& f = live("readline");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::end_of_call eoc{f};
   detail::prepare_read(f);
+  detail::read_txn txn(f);
   std::string out;
   if (f.universal) {
-    detail::read_universal(f, out, limit, true);
+    detail::read_universal(f, out, limit, true, txn);
     return out;
   }
   while (out.size() < limit) {
@@ -542,7 +892,7 @@ std::string file::readline(std::size_t limit) {
     const void* nl = std::memchr(p, '\n', a);
     const std::size_t k = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - p) + 1 : a;
     out.append(p, k);
-    detail::consume(f, k);
+    detail::consume(f, k, txn);
     if (nl) break;
   }
   return out;
@@ -560,16 +910,34 @@ std::size_t file::write(std::string_view data) {
 
 std::size_t file::write(std::span<const std::byte> bytes) {
   file_impl& f = live("write");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::prepare_write(f);
   const char* p = reinterpret_cast<const char*>(bytes.data());
   const std::size_t n = bytes.size();
+  if (!f.stream &&
+      static_cast<std::uint64_t>(f.pos) + n > static_cast<std::uint64_t>(detail::kMaxOffset)) {
+    detail::fail_io(f, "write", std::make_error_code(std::errc::file_too_large), f.pos, n,
+                    ": the end would pass the largest offset, 2^63-1");
+  }
   if (f.wbuf.empty()) f.wpos = f.pos;
   if (f.bufsize == 0 || n >= f.bufsize) {
     detail::flush_write(f);
-    detail::raw_write_all(f, p, n, f.pos);
-    if (f.stream) return n;
-    f.pos = f.append ? detail::file_size(f) : f.pos + static_cast<std::int64_t>(n);
+    std::size_t done = 0;
+    struct account {  // the position moves by what reached the file, however the call ends
+      file_impl& f;
+      std::size_t& done;
+      ~account() {
+        if (!f.stream && !f.append) f.pos += static_cast<std::int64_t>(done);
+      }
+    } acc{f, done};
+    try {
+      detail::raw_write_all(f, p, n, f.pos, done);
+    } catch (...) {
+      if (f.append && !f.stream && done) f.pos = detail::file_size(f);
+      throw;
+    }
+    if (f.append && !f.stream) f.pos = detail::file_size(f);
     return n;
   }
   f.wbuf.append(p, n);
@@ -584,10 +952,10 @@ std::size_t file::write(std::span<const std::byte> bytes) {
 
 std::int64_t file::seek(std::int64_t offset, int whence) {
   file_impl& f = live("seek");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::check_open(f);
   if (f.stream) detail::fail(f, "seek", ESPIPE);
-  detail::flush_write(f);
   std::int64_t base = 0;
   switch (whence) {
     case SEEK_SET:
@@ -597,12 +965,19 @@ std::int64_t file::seek(std::int64_t offset, int whence) {
       base = f.pos;
       break;
     case SEEK_END:
-      base = detail::file_size(f);
       break;
     default:
-      detail::fail(f, "seek: whence " + std::to_string(whence), EINVAL);
+      detail::fail(f, "seek: whence " + std::to_string(whence) + " (expected 0, 1 or 2)", EINVAL);
   }
-  const std::int64_t to = base + offset;
+  detail::flush_write(f);
+  if (whence == SEEK_END) base = detail::file_size(f);
+  std::int64_t to = 0;
+  if (__builtin_add_overflow(base, offset, &to)) {
+    detail::fail(f,
+                 "seek by " + std::to_string(offset) + " from " + std::to_string(base) +
+                     ": the position would pass 2^63-1",
+                 EOVERFLOW);
+  }
   if (to < 0) detail::fail(f, "seek to " + std::to_string(to), EINVAL);
   f.drop_read();
   f.skip_lf = false;
@@ -612,6 +987,7 @@ std::int64_t file::seek(std::int64_t offset, int whence) {
 
 std::int64_t file::tell() {
   file_impl& f = live("tell");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::check_open(f);
   if (f.stream) detail::fail(f, "tell", ESPIPE);
@@ -625,11 +1001,12 @@ void file::truncate() {
 
 void file::truncate(std::int64_t size) {
   file_impl& f = live("truncate");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::check_writable(f);
+  if (size < 0) detail::fail(f, "truncate to " + std::to_string(size), EINVAL);
   detail::flush_write(f);
   f.drop_read();
-  if (size < 0) detail::fail(f, "truncate to " + std::to_string(size), EINVAL);
 #ifdef _WIN32
   FILE_END_OF_FILE_INFO eof{};
   eof.EndOfFile.QuadPart = size;
@@ -642,6 +1019,7 @@ void file::truncate(std::int64_t size) {
 
 void file::flush() {
   file_impl& f = live("flush");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::check_open(f);
   detail::flush_write(f);
@@ -649,38 +1027,35 @@ void file::flush() {
 
 void file::fsync() {
   file_impl& f = live("fsync");
+  detail::hold h(f);
   detail::op_lock lock(f);
   detail::check_open(f);
   detail::flush_write(f);
   for (;;) {
-    const long r = detail::submit_and_wait(detail::op_kind::fsync, f.fd, nullptr, 0, 0);
+    detail::check_open(f);
+    const detail::outcome o = detail::submit(detail::op_kind::fsync, f.fd, nullptr, 0, 0, &f.group);
+    o.rethrow_if_interrupted();
+    const long r = o.result;
     if (detail::retry(r)) continue;
-    if (r < 0) detail::fail(f, "fsync", detail::backend_error(r));
+    if (r < 0) {
+      detail::check_cancelled_by_close(f, r);
+      detail::fail(f, "fsync", detail::backend_error(r));
+    }
     return;
   }
 }
 
 void file::close() {
-  if (!impl_ || impl_->fd < 0) return;
-  file_impl& f = *impl_;
-  detail::op_lock lock(f);
-  if (f.fd < 0) return;  // closed by the tasklet we waited for
-  std::exception_ptr err;
-  try {
-    detail::flush_write(f);
-  } catch (...) {
-    err = std::current_exception();
-  }
-  while (f.positional > 0) f.drain_ch.receive();  // their ops name this descriptor
-  ::close(f.fd);  // the descriptor is released even on EINTR (Linux)
-  f.fd = -1;
-  f.rbuf.reset();
-  f.rbeg = f.rend = 0;
-  if (err) std::rethrow_exception(err);
+  if (!impl_) return;
+  file_impl& f = live("close");
+  if (f.fd < 0 || f.closer_active) return;  // closed, or being closed by another tasklet
+  const detail::close_result r = detail::close_file(f, /*from_destructor=*/false);
+  if (r.interrupted) std::rethrow_exception(r.interrupted);
+  if (r.flush_error) std::rethrow_exception(r.flush_error);
 }
 
 bool file::closed() const noexcept {
-  return !impl_ || impl_->fd < 0;
+  return !impl_ || impl_->fd < 0 || impl_->closing;
 }
 
 const std::string& file::name() const noexcept {
@@ -713,21 +1088,45 @@ std::vector<std::string> file::newlines() const {
   return out;
 }
 
+namespace detail {
+namespace {
+// check_positional(f, what, offset, size): refuses offsets past 2^63-1 (a signed offset of -1
+// would mean "the current position" to the backends) and ranges whose end passes it.
+void check_positional(const file_impl& f, const char* what, std::uint64_t offset,
+                      std::size_t size) {
+  const auto max = static_cast<std::uint64_t>(kMaxOffset);
+  if (offset > max) {
+    fail(f,
+         std::string(what) + " at offset " + std::to_string(offset) +
+             ": offset too large (the largest is 2^63-1)",
+         EOVERFLOW);
+  }
+  if (size > max - offset) {
+    fail(f,
+         std::string(what) + " of " + std::to_string(size) + " bytes at offset " +
+             std::to_string(offset) + ": the end would pass 2^63-1",
+         EOVERFLOW);
+  }
+}
+}  // namespace
+}  // namespace detail
+
 std::size_t file::pread(std::span<std::byte> buf, std::uint64_t offset) {
   file_impl& f = live("pread");
+  detail::hold h(f);
   detail::check_readable(f);
   if (f.stream) detail::fail(f, "pread", ESPIPE);
+  detail::check_positional(f, "pread", offset, buf.size());
   if (!f.wbuf.empty()) {
     detail::op_lock lock(f);
     detail::flush_write(f);
   }
   detail::check_readable(f);  // the flush may have waited for a close
-  detail::positional_guard g(f);
   std::size_t got = 0;
   while (got < buf.size()) {
     const std::size_t k =
         detail::raw_read(f, reinterpret_cast<char*>(buf.data()) + got, buf.size() - got,
-                         static_cast<std::int64_t>(offset + got));
+                         static_cast<std::int64_t>(offset + got), nullptr);
     if (k == 0) break;
     got += k;
   }
@@ -736,23 +1135,26 @@ std::size_t file::pread(std::span<std::byte> buf, std::uint64_t offset) {
 
 std::size_t file::pwrite(std::span<const std::byte> data, std::uint64_t offset) {
   file_impl& f = live("pwrite");
+  detail::hold h(f);
   detail::check_writable(f);
   if (f.stream) detail::fail(f, "pwrite", ESPIPE);
+  detail::check_positional(f, "pwrite", offset, data.size());
   if (!f.wbuf.empty()) {
     detail::op_lock lock(f);
     detail::flush_write(f);
   }
   detail::check_writable(f);
   f.drop_read();  // the read-ahead may cover what we overwrite
-  detail::positional_guard g(f);
+  std::size_t done = 0;
   detail::raw_write_all(f, reinterpret_cast<const char*>(data.data()), data.size(),
-                        static_cast<std::int64_t>(offset));
+                        static_cast<std::int64_t>(offset), done);
   return data.size();
 }
 
 file open(const std::filesystem::path& path, std::string_view mode, int buffering) {
   const detail::parsed_mode m = detail::parse_mode(mode);
-  auto f = std::make_unique<file_impl>();
+  detail::refuse_embedded_nul(path);
+  std::unique_ptr<file_impl, detail::impl_release> f(new file_impl);  // NOLINT: refcounted
   f->path = path;
 #ifdef _WIN32
   const std::u8string u8 = path.u8string();  // name(): UTF-8, as narrow paths are given
@@ -794,10 +1196,8 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   } else {
     f->bufsize = static_cast<std::size_t>(buffering);
   }
-  f->rcap = f->bufsize ? f->bufsize : 8192;
+  f->rcap = f->rsize = f->bufsize ? f->bufsize : 8192;
   f->rbuf = std::make_unique_for_overwrite<char[]>(f->rcap);
-  f->lock_ch.set_preference(1);
-  f->drain_ch.set_preference(1);
 #ifdef _WIN32
   if (f->append && !f->stream) f->pos = detail::file_size(*f);
 #else

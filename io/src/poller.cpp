@@ -90,14 +90,14 @@ const backend_choice& process_choice() {
 
 // ---- records ---------------------------------------------------------------------------------
 struct request : op {
-  channel<long> ch;  // the poller sends the result here when the issuer waits in receive()
+  signal_channel sig;
 };
 
 struct timer {
   clock::time_point deadline;
   bool fired = false;
   long result = 0;
-  channel<long> ch;
+  signal_channel sig;
   std::multimap<clock::time_point, timer*>::iterator it;
 };
 
@@ -135,53 +135,102 @@ class poller {
   // when the scheduler's teardown has finished that work.
   void orphan() noexcept { orphaned_ = true; }
 
-  long run(request& r) {
+  outcome run(request& r, op_group* g, submit_flags flags) {
+    const bool cancellable = flags == submit_flags::cancellable;
     // Refuse before starting anything: an op we could not wait for would outlive its buffer.
-    refuse_if_trapped();
-    r.ch.set_preference(1);
+    // An uncancellable op (a file's last data) is started anyway and waited for with the
+    // thread blocked if the tasklet may not block.
+    bool blocking = false;
+    if (cancellable)
+      refuse_if_trapped();
+    else
+      blocking = trapped();
     be_->start(r);
     ++stats_.operations;
     inflight_.push_back(&r);
     ++undelivered_;
+    if (g) group_link(*g, r);
     ensure_poll();
-    std::exception_ptr err;
-    bool killed_twice = false;
+    outcome out;
+    // No check point between the take() test and the wait: see signal_channel.
     while (!take(r)) {
-      if (killed_twice) {
+      if (blocking) {
         wait_blocking(r);
         continue;
       }
       try {
-        r.ch.receive();  // the poller marks r delivered before it sends
+        r.sig.wait_step();
       } catch (...) {
-        // Killed or thrown into: cancel, then keep waiting until the backend is done with the
-        // buffer. A second exception here (another kill, or a refusal to block) makes us wait
-        // with the thread blocked: nothing may unwind this frame before the op completes.
-        if (err)
-          killed_twice = true;
+        // Killed or thrown into: cancel (unless uncancellable), then keep waiting until the
+        // backend is done with the buffer. A second exception here (another kill, or a refusal
+        // to block) makes us wait with the thread blocked: nothing may unwind this frame first.
+        if (out.interrupted)
+          blocking = true;
         else
-          err = std::current_exception();
-        if (r.st == op::state::queued && !r.cancel_requested) {
+          out.interrupted = std::current_exception();
+        if (cancellable && r.st == op::state::queued && !r.cancel_requested) {
           r.cancel_requested = true;
           be_->cancel(r);
           ensure_poll();
         }
       }
     }
-    if (err) std::rethrow_exception(err);
-    return r.result;
+    out.result = r.result;
+    return out;
+  }
+
+  void cancel_group(op_group& g) noexcept {
+    bool any = false;
+    for (op* o = g.head; o; o = o->group_next) {
+      if (o->st == op::state::queued && !o->cancel_requested) {
+        o->cancel_requested = true;
+        be_->cancel(*o);
+        any = true;
+      }
+    }
+    if (any) {
+      try {
+        ensure_poll();
+      } catch (...) {
+        // No poll tasklet could be made (out of memory): wait_group_empty() drives the backend.
+      }
+    }
+  }
+
+  std::exception_ptr wait_group_empty(op_group& g) noexcept {
+    std::exception_ptr err;
+    bool blocking = trapped();
+    while (g.count) {
+      if (blocking) {
+        backend_pass(std::nullopt);  // complete() unlinks the group's ops
+        continue;
+      }
+      group_waiter w;
+      g.waiter = &w;
+      try {
+        ensure_poll();
+        while (!w.done) w.sig.wait_step();
+      } catch (...) {
+        if (err)
+          blocking = true;
+        else
+          err = std::current_exception();
+      }
+      if (g.waiter == &w) g.waiter = nullptr;
+      std::erase(ready_waiters_, &w);
+    }
+    return err;
   }
 
   void sleep_until(clock::time_point deadline) {
     refuse_if_trapped();
     timer t;
     t.deadline = deadline;
-    t.ch.set_preference(1);
     t.it = timers_.emplace(deadline, &t);  // equal deadlines stay in call order
     ensure_poll();
     while (!t.fired) {
       try {
-        t.ch.receive();  // the poller sets fired before it sends
+        t.sig.wait_step();  // the poller sets fired before it delivers
       } catch (...) {
         if (!t.fired) timers_.erase(t.it);
         throw;
@@ -194,6 +243,9 @@ class poller {
   }
 
  private:
+  static bool trapped() noexcept {
+    return getcurrent().block_trap() || stackless::detail::switch_trapped();
+  }
   // refuse_if_trapped(): the block and switch traps refuse before anything is started (the
   // receive would refuse later, with an op already in the kernel).
   static void refuse_if_trapped() {
@@ -222,10 +274,33 @@ class poller {
     }
   }
 
+  static void group_link(op_group& g, op& o) noexcept {
+    o.group = &g;
+    o.group_prev = nullptr;
+    o.group_next = g.head;
+    if (g.head) g.head->group_prev = &o;
+    g.head = &o;
+    ++g.count;
+  }
+
+  // group_unlink(o): o's backend work is over (its descriptor and buffer are free again).
+  void group_unlink(op& o) noexcept {
+    op_group& g = *o.group;
+    (o.group_prev ? o.group_prev->group_next : g.head) = o.group_next;
+    if (o.group_next) o.group_next->group_prev = o.group_prev;
+    o.group = nullptr;
+    o.group_next = o.group_prev = nullptr;
+    if (--g.count == 0 && g.waiter) {
+      ready_waiters_.push_back(g.waiter);
+      g.waiter = nullptr;
+    }
+  }
+
   void complete(op* o) noexcept {
     inflight_.erase(o);
     o->st = op::state::completed;
     done_.push_back(o);
+    if (o->group) group_unlink(*o);
   }
 
   void backend_pass(std::optional<std::chrono::nanoseconds> timeout) {
@@ -247,7 +322,7 @@ class poller {
       timers_.erase(timers_.begin());
       t->fired = true;
       t->result = result;
-      if (t->ch.balance() < 0) t->ch.send(result);
+      t->sig.deliver(result);
     }
   }
 
@@ -257,9 +332,14 @@ class poller {
       done_.erase(r);
       r->st = op::state::delivered;
       --undelivered_;
-      const long res = r->result;
       // Last touch of r: with preference 1 the send does not switch to the receiver.
-      if (r->ch.balance() < 0) r->ch.send(res);
+      r->sig.deliver(r->result);
+    }
+    while (!ready_waiters_.empty()) {
+      group_waiter* w = ready_waiters_.back();
+      ready_waiters_.pop_back();
+      w->done = true;
+      w->sig.deliver(0);
     }
   }
 
@@ -284,9 +364,14 @@ class poller {
     } else if (timers_.empty()) {
       backend_pass(std::nullopt);
     } else {
-      auto wait = timers_.begin()->first - clock::now();
-      backend_pass(std::max(std::chrono::nanoseconds(0),
-                            std::chrono::duration_cast<std::chrono::nanoseconds>(wait)));
+      // Saturated: a deadline years away (time_point::max()) waits a day at a time; a wait that
+      // long must not overflow the backend's own clock arithmetic (condition_variable::wait_for).
+      constexpr auto kLongestWait = std::chrono::nanoseconds(std::chrono::hours(24));
+      const auto wait = timers_.begin()->first - clock::now();
+      const auto ns = wait <= clock::duration::zero()
+                          ? std::chrono::nanoseconds(0)
+                          : std::min<std::chrono::nanoseconds>(kLongestWait, wait);
+      backend_pass(ns);
     }
     if (may_wait) stackless::detail::clear_idle_waker(this);
     others = others || getruncount() > 1 || stackless::detail::remote_work_pending();
@@ -338,6 +423,7 @@ class poller {
   std::size_t undelivered_ = 0;
   std::multimap<clock::time_point, timer*> timers_;
   std::vector<op*> scratch_;
+  std::vector<group_waiter*> ready_waiters_;  // their group emptied; told by deliver()
   poll_stats stats_;
   bool orphaned_ = false;
 };
@@ -416,14 +502,24 @@ poller& the_poller() {
 
 }  // namespace
 
-long submit_and_wait(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t offset) {
+outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t offset,
+               op_group* group, submit_flags flags) {
   request r;
   r.kind = kind;
   r.fd = fd;
   r.buf = buf;
   r.len = len;
   r.offset = offset;
-  return the_poller().run(r);
+  return the_poller().run(r, group, flags);
+}
+
+void cancel_group(op_group& g) noexcept {
+  if (g.count && tls_poller) tls_poller->cancel_group(g);
+}
+
+std::exception_ptr wait_group_empty(op_group& g) noexcept {
+  if (!g.count || !tls_poller) return nullptr;
+  return tls_poller->wait_group_empty(g);
 }
 
 }  // namespace detail

@@ -986,6 +986,9 @@ bool is_queued(const tasklet_impl* t) noexcept {
 void throw_if_switch_trapped() {
   if (sched().trap > 0) throw_trap();
 }
+bool switch_trapped() noexcept {
+  return tls_sched && tls_sched->trap > 0;
+}
 
 void check_point() {
   scheduler& s = sched();

@@ -31,7 +31,11 @@ namespace stackless::io {
 
 namespace detail {
 struct file_impl;
-}
+// impl_release: drops one reference to a file_impl (a call in progress holds one too).
+struct impl_release {
+  void operator()(file_impl* f) const noexcept;
+};
+}  // namespace detail
 
 class file {
  public:
@@ -140,9 +144,10 @@ class file {
  private:
   friend file open(const std::filesystem::path&, std::string_view, int);
   friend file open(std::string_view, std::string_view, int);
-  explicit file(std::unique_ptr<detail::file_impl> p) noexcept;
-  detail::file_impl& live(const char* op) const;  // throws EBADF on a closed file
-  std::unique_ptr<detail::file_impl> impl_;
+  explicit file(std::unique_ptr<detail::file_impl, detail::impl_release> p) noexcept;
+  // live(op): the impl; throws EBADF on a moved-from file, wrong_thread_error on another thread.
+  detail::file_impl& live(const char* op) const;
+  std::unique_ptr<detail::file_impl, detail::impl_release> impl_;
 };
 
 // open(path, mode, buffering) opens a file, as Python's open():

@@ -158,6 +158,8 @@ void check_point();
 
 // throw_if_switch_trapped(): throws switch_trap_error if the switch trap is raised.
 void throw_if_switch_trapped();
+// switch_trapped(): the switch trap is raised on this thread (a switch would throw).
+bool switch_trapped() noexcept;
 
 // park(owner, queue, slot, reason) takes the current tasklet out of the run queue, appends it to
 // `queue` (the owner's) and runs the next runnable tasklet. It returns when another tasklet wakes
