@@ -120,7 +120,8 @@ struct op_list {
 };
 
 class poller;
-thread_local poller* tls_poller = nullptr;  // this thread's poller (see reaper below)
+thread_local poller* tls_poller = nullptr;
+thread_local fault_hook tls_fault_hook;  // this thread's poller (see reaper below)
 
 class poller {
  public:
@@ -145,12 +146,20 @@ class poller {
       refuse_if_trapped();
     else
       blocking = trapped();
-    be_->start(r);
+    std::optional<long> injected;
+    if (tls_fault_hook) [[unlikely]]
+      injected = tls_fault_hook(r);
+    if (!injected) be_->start(r);
     ++stats_.operations;
     inflight_.push_back(&r);
     ++undelivered_;
     if (g) group_link(*g, r);
-    ensure_poll();
+    if (injected) {
+      r.result = *injected;
+      complete(&r);  // as if the backend had reported it
+    } else {
+      ensure_poll();
+    }
     outcome out;
     // No check point between the take() test and the wait: see signal_channel.
     while (!take(r)) {
@@ -511,6 +520,10 @@ outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t 
   r.len = len;
   r.offset = offset;
   return the_poller().run(r, group, flags);
+}
+
+void set_fault_hook(fault_hook hook) {
+  tls_fault_hook = std::move(hook);
 }
 
 void cancel_group(op_group& g) noexcept {

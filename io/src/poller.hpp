@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <optional>
 
 #include "backend.hpp"
@@ -88,5 +89,13 @@ void cancel_group(op_group& g) noexcept;
 // it does after a second kill. Returns the first kill or exception that arrived meanwhile (the
 // caller finishes its work, then rethrows it); never throws.
 std::exception_ptr wait_group_empty(op_group& g) noexcept;
+
+// Test seam (fault injection, fuzzing): fault_hook, when set, is called on the calling thread for
+// every operation before it is handed to the backend. It may shorten o.len (a short transfer:
+// the backend then does less) or return a result: the operation is then not performed at all and
+// completes with that result (-EINTR, -EAGAIN, -ENOSPC, -EIO, -EFBIG, ...), exactly as if the
+// backend had reported it. Per thread; set_fault_hook({}) removes it.
+using fault_hook = std::function<std::optional<long>(op& o)>;
+void set_fault_hook(fault_hook hook);
 
 }  // namespace stackless::io::detail
