@@ -10,6 +10,9 @@
 //   busy is true while one tasklet runs a buffered operation; others wait on lock_ch.
 #include <fcntl.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include <unistd.h>
 #ifdef _WIN32
 #include <io.h>
@@ -522,6 +525,24 @@ std::size_t read_exact(file_impl& f, char* dst, std::size_t n, read_txn& txn) {
   return got;
 }
 
+// prefault(p, n): populate the pages of [p, p + n) in one system call. Fresh memory otherwise
+// costs a page fault per 4 KiB page on first touch, and on VMs with expensive faults that is
+// most of the time a large read() takes (issue 12: 64 MiB cost 0.5 s of faults, 0.05 s of
+// reading). Best effort: kernels without MADV_POPULATE_WRITE (before 5.14) just fault.
+void prefault(char* p, std::size_t n) noexcept {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  constexpr std::size_t kMin = 1 << 20;  // below this the faults are cheap enough
+  if (n < kMin) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto b = (reinterpret_cast<std::uintptr_t>(p) + page - 1) & ~(page - 1);
+  const auto e = (reinterpret_cast<std::uintptr_t>(p) + n) & ~(page - 1);
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_POPULATE_WRITE);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 // read_growing(f, out, n, txn): appends up to n bytes (fewer only at EOF) to out, growing it
 // with the data rather than by n: read(1 GiB) of a 15-byte file allocates a few bytes, and
 // read(SIZE_MAX) reads to the end. A regular file's size sets the first step.
@@ -536,6 +557,10 @@ void read_growing(file_impl& f, std::string& out, std::size_t n, read_txn& txn) 
   while (wanted < n) {
     const std::size_t want = std::min(n - wanted, step);
     const std::size_t old = out.size();
+    if (out.capacity() < old + want) {
+      out.reserve(old + want);
+      prefault(out.data() + old, out.capacity() - old);
+    }
     out.resize(old + want);
     const std::size_t k = read_exact(f, out.data() + old, want, txn);
     out.resize(old + k);

@@ -12,8 +12,15 @@
 // invalid mode string is std::invalid_argument naming the mode.
 //
 // Concurrency: any number of tasklets of the owning thread may use one file at once. Buffered
-// operations (read, readline, write, seek, ...) are serialised per file, one whole call at a time;
-// pread/pwrite run concurrently. A file belongs to the thread that opened it.
+// operations (read, readline, write, seek, ...) are serialised per file, one whole call at a time
+// (FIFO); pread/pwrite run concurrently. A file belongs to the thread that opened it: every call
+// from another thread throws stackless::wrong_thread_error naming the file.
+//
+// Rules every call keeps (docs/io.md, "The rules"): an operation is either not performed or
+// performed and its result kept (a killed read leaves the bytes it took for the next reader; a
+// killed or failed write moves the position by what reached the file and says how many bytes
+// that was); unwritten buffered data stays buffered for a retry; closing or destroying the file
+// wakes every tasklet using it with EBADF "I/O operation on closed file".
 #pragma once
 
 #include <cstddef>
@@ -45,26 +52,31 @@ class file {
   file& operator=(file&&) noexcept;
   file(const file&) = delete;
   file& operator=(const file&) = delete;
-  // ~file() closes the file; a flush error is reported on stderr (call close() to see it).
+  // ~file() closes the file; a flush error is reported on stderr (call close() to see it). The
+  // buffered data is written even when the tasklet is being killed; never throws. Destroyed on
+  // another thread, it closes the descriptor without flushing and says so on stderr.
   ~file();
 
   // read() returns the rest of the file, however large (read in chunks until end of file).
   std::string read();
-  // read(n) returns up to n bytes; fewer only at end of file ("" at end of file).
+  // read(n) returns up to n bytes; fewer only at end of file ("" at end of file). n = 0 returns
+  // ""; memory grows with the data, not with n (read(SIZE_MAX) reads to the end).
   std::string read(std::size_t n);
   // readinto(buf) fills buf from the current position; returns the bytes read (less than
-  // buf.size() only at end of file).
+  // buf.size() only at end of file; an empty buf reads nothing).
   std::size_t readinto(std::span<std::byte> buf);
   std::size_t readinto(std::span<char> buf) { return readinto(std::as_writable_bytes(buf)); }
   // readline() returns the next line including its '\n' ("" at end of file); with a limit,
-  // at most `limit` bytes.
+  // at most `limit` bytes (limit 0 returns "").
   std::string readline(std::size_t limit = static_cast<std::size_t>(-1));
   // readlines() returns every remaining line.
   std::vector<std::string> readlines();
 
   // write(data) writes all of data (short writes continue) and returns data.size(). With
   // buffering the bytes may reach the file later (flush(), close(), a full buffer, or a newline
-  // when line-buffered); a failure is then reported by that call. Never silently short.
+  // when line-buffered); a failure is then reported by that call, and the unwritten bytes stay
+  // buffered for the next try. Never silently short. Empty data writes nothing. A write whose
+  // end would pass offset 2^63-1 is refused (EFBIG) before anything is written.
   std::size_t write(std::string_view data);
   std::size_t write(std::span<const std::byte> data);
   // writelines(lines) writes each string in order (no separators are added).
@@ -74,20 +86,23 @@ class file {
   }
 
   // seek(offset, whence) moves the position (SEEK_SET, SEEK_CUR, SEEK_END) and returns it.
-  // Buffered writes are flushed first. A negative result is EINVAL; pipes give ESPIPE.
+  // Buffered writes are flushed first. A negative result or another whence is EINVAL, a result
+  // past 2^63-1 EOVERFLOW (the position does not move); pipes give ESPIPE.
   std::int64_t seek(std::int64_t offset, int whence = 0);
   // tell() is the current position (with buffering taken into account).
   std::int64_t tell();
   // truncate() cuts the file at the current position; truncate(size) at size (growing it
-  // sparsely when larger). The position does not change.
+  // sparsely when larger). The position does not change. A negative size is EINVAL; a file not
+  // open for writing EBADF.
   void truncate();
   void truncate(std::int64_t size);
   // flush() writes buffered data to the file (not to the disk: see fsync()).
   void flush();
   // fsync() flushes, then waits until the data is on stable storage.
   void fsync();
-  // close() flushes and closes; calling it again does nothing. Waits for this file's pread and
-  // pwrite still in flight. Throws the flush error, if any, after closing.
+  // close() flushes and closes; calling it again does nothing. Operations other tasklets have in
+  // flight on the file are cancelled (they raise EBADF) and waited for; tasklets waiting for the
+  // file raise EBADF. Throws the flush error, if any, after closing (that data is then dropped).
   void close();
   bool closed() const noexcept;
 
@@ -102,7 +117,9 @@ class file {
 
   // pread(buf, offset) reads at offset without using or moving the position; returns the bytes
   // read (fewer only at end of file). pwrite(data, offset) writes all of data at offset and
-  // returns data.size(). Both may run concurrently from many tasklets on one file.
+  // returns data.size(). Both may run concurrently from many tasklets on one file. An offset
+  // past 2^63-1, or a range whose end passes it, is refused with EOVERFLOW naming the offset;
+  // pipes give ESPIPE.
   std::size_t pread(std::span<std::byte> buf, std::uint64_t offset);
   std::size_t pread(std::span<char> buf, std::uint64_t offset) {
     return pread(std::as_writable_bytes(buf), offset);
@@ -158,7 +175,9 @@ class file {
 //   buffering: 0 unbuffered, 1 line-buffered (writes flushed at each '\n'), N > 1 a buffer of
 //         N bytes, negative the default (64 KiB; line-buffered for terminals).
 // Opening itself is a blocking system call of the thread. Throws std::invalid_argument for a bad
-// mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR, EEXIST, ...) naming the path.
+// mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR, EEXIST, ...) naming the path,
+// and filesystem_error EINVAL "embedded null byte" for a path containing a NUL (the OS would
+// open the shorter name). A negative buffering is the default, 0 unbuffered.
 file open(const std::filesystem::path& path, std::string_view mode = "r", int buffering = -1);
 // open(utf8_path, ...): the same for a path given as a narrow string, which is UTF-8: on Windows
 // it is converted to UTF-16 for CreateFileW (std::filesystem::path would use the ANSI code
