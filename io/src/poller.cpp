@@ -131,10 +131,13 @@ class poller {
 
   std::size_t pending() const noexcept { return undelivered_ + timers_.size(); }
   const poll_stats& stats() const noexcept { return stats_; }
-  bool idle() const noexcept { return pending() == 0 && !poll_; }
+  // idle(): nothing pending and no poll tasklet that could still run (one killed before it ever
+  // ran, at thread exit, leaves its handle behind).
+  bool idle() const noexcept { return pending() == 0 && (!poll_ || !poll_.alive()); }
   // orphan(): the thread is exiting while work is pending; the poll tasklet frees the poller
   // when the scheduler's teardown has finished that work.
   void orphan() noexcept { orphaned_ = true; }
+  bool orphaned() const noexcept { return orphaned_; }
 
   outcome run(request& r, op_group* g, submit_flags flags) {
     const bool cancellable = flags == submit_flags::cancellable;
@@ -146,6 +149,9 @@ class poller {
       refuse_if_trapped();
     else
       blocking = trapped();
+    // A poller made during its thread's teardown starts no poll tasklet: the exiting thread
+    // waits for the operation itself.
+    if (orphaned_ && !poll_) blocking = true;
     std::optional<long> injected;
     if (tls_fault_hook) [[unlikely]]
       injected = tls_fault_hook(r);
@@ -157,7 +163,7 @@ class poller {
     if (injected) {
       r.result = *injected;
       complete(&r);  // as if the backend had reported it
-    } else {
+    } else if (!blocking) {
       ensure_poll();
     }
     outcome out;
@@ -497,6 +503,9 @@ std::unique_ptr<backend> thread_backend_for_this_thread() {
 poller& the_poller() {
   if (!tls_poller) {
     tls_poller = new poller(thread_backend_for_this_thread());  // NOLINT: see reaper
+    // Made during the thread's teardown (a destructor flushing a file after the reaper ran):
+    // nobody will reap it, so it frees itself once idle (retire_if_idle_orphan()).
+    if (tls_reaped) tls_poller->orphan();
     if (!tls_reaped) {
 #ifdef _WIN32
       ::pthread_setspecific(reaper_key(), tls_poller);
@@ -509,6 +518,15 @@ poller& the_poller() {
   return *tls_poller;
 }
 
+// retire_if_idle_orphan(): frees an orphaned poller that has nothing left to do and no poll
+// tasklet (which would free it itself).
+void retire_if_idle_orphan() noexcept {
+  if (tls_poller && tls_poller->orphaned() && tls_poller->idle()) {
+    delete tls_poller;  // NOLINT: orphaned, owned by nobody else
+    tls_poller = nullptr;
+  }
+}
+
 }  // namespace
 
 outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t offset,
@@ -519,7 +537,9 @@ outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t 
   r.buf = buf;
   r.len = len;
   r.offset = offset;
-  return the_poller().run(r, group, flags);
+  outcome out = the_poller().run(r, group, flags);
+  retire_if_idle_orphan();
+  return out;
 }
 
 void set_fault_hook(fault_hook hook) {
