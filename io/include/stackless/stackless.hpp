@@ -8,3 +8,4 @@
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/tasklet.hpp"
 #include "stackless/runtime/threads.hpp"
+#include "stackless/sync.hpp"
