@@ -21,6 +21,14 @@
 
 namespace stackless::io::detail {
 
+// kCancelled: the result of an op cancelled before it did anything (-ECANCELED; on Windows
+// -ERROR_OPERATION_ABORTED, 995, as CancelIoEx reports it).
+#ifdef _WIN32
+constexpr long kCancelled = -995;
+#else
+constexpr long kCancelled = -125;  // -ECANCELED on Linux
+#endif
+
 enum class op_kind : std::uint8_t { read, write, fsync };
 
 // op: one read, write or fsync in flight. It lives in the frame of the tasklet that issued it;

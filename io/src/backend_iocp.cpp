@@ -22,6 +22,7 @@
 #include <io.h>
 #include <windows.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -75,40 +76,26 @@ class iocp_backend final : public backend {
 
   const char* name() const noexcept override { return "iocp"; }
 
+  // start(o) only stages o; the call is made by the next poll(), so that a cancel() before then
+  // takes it back and Windows never sees it (a killed write must not reach the file).
   void start(op& o) override {
-    o.pool_phase = 0;  // 1 once the kernel owns the OVERLAPPED (a packet will come)
-    HANDLE h = handle_of(o);
-    if (h == INVALID_HANDLE_VALUE) return fail_now(o, ERROR_INVALID_HANDLE);
-    if (o.kind == op_kind::fsync) {
-      const bool ok = ::FlushFileBuffers(h) != FALSE;
-      return fail_now(o, ok ? ERROR_SUCCESS : ::GetLastError());
-    }
-    if (!::CreateIoCompletionPort(h, port_, kOpKey, 0) &&
-        ::GetLastError() != ERROR_INVALID_PARAMETER) {  // ERROR_INVALID_PARAMETER: already ours
-      return fail_now(o, ::GetLastError());
-    }
-    OVERLAPPED* ov = new (o.overlapped) OVERLAPPED{};
-    // A stream (offset -1) gets FILE_WRITE_TO_END_OF_FILE; pipes ignore the offset anyway.
-    const auto off = static_cast<std::uint64_t>(o.offset);
-    ov->Offset = static_cast<DWORD>(off);
-    ov->OffsetHigh = static_cast<DWORD>(off >> 32);
-    const bool ok = o.kind == op_kind::read ? g_calls.read(h, o.buf, o.len, ov)
-                                            : g_calls.write(h, o.buf, o.len, ov);
-    const DWORD err = ok ? ERROR_SUCCESS : ::GetLastError();
-    if (ok || err == ERROR_IO_PENDING) {
-      o.pool_phase = 1;  // completed at once or pending: the packet tells
-      return;
-    }
-    fail_now(o, err);  // failed at once: no packet
+    o.pool_phase = 0;
+    staged_.push_back(&o);
   }
 
   void cancel(op& o) override {
+    if (auto it = std::find(staged_.begin(), staged_.end(), &o); it != staged_.end()) {
+      staged_.erase(it);
+      return fail_now(o, ERROR_OPERATION_ABORTED);  // never issued
+    }
     if (o.pool_phase != 1) return;  // complete already, waiting on ready_
     // ERROR_NOT_FOUND: it has completed; its packet is on the way.
     ::CancelIoEx(handle_of(o), overlapped_of(o));
   }
 
   void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
+    for (op* o : staged_) issue(*o);
+    staged_.clear();
     DWORD ms = INFINITE;
     if (!ready_.empty()) {
       done.insert(done.end(), ready_.begin(), ready_.end());
@@ -137,6 +124,34 @@ class iocp_backend final : public backend {
   void wake() noexcept override { ::PostQueuedCompletionStatus(port_, 0, kWakeKey, nullptr); }
 
  private:
+  // issue(o): the overlapped call, made in poll() right before the wait (see start()).
+  void issue(op& o) {
+    o.pool_phase = 0;  // 1 once the kernel owns the OVERLAPPED (a packet will come)
+    HANDLE h = handle_of(o);
+    if (h == INVALID_HANDLE_VALUE) return fail_now(o, ERROR_INVALID_HANDLE);
+    if (o.kind == op_kind::fsync) {
+      const bool ok = ::FlushFileBuffers(h) != FALSE;
+      return fail_now(o, ok ? ERROR_SUCCESS : ::GetLastError());
+    }
+    if (!::CreateIoCompletionPort(h, port_, kOpKey, 0) &&
+        ::GetLastError() != ERROR_INVALID_PARAMETER) {  // ERROR_INVALID_PARAMETER: already ours
+      return fail_now(o, ::GetLastError());
+    }
+    OVERLAPPED* ov = new (o.overlapped) OVERLAPPED{};
+    // A stream (offset -1) gets FILE_WRITE_TO_END_OF_FILE; pipes ignore the offset anyway.
+    const auto off = static_cast<std::uint64_t>(o.offset);
+    ov->Offset = static_cast<DWORD>(off);
+    ov->OffsetHigh = static_cast<DWORD>(off >> 32);
+    const bool ok = o.kind == op_kind::read ? g_calls.read(h, o.buf, o.len, ov)
+                                            : g_calls.write(h, o.buf, o.len, ov);
+    const DWORD err = ok ? ERROR_SUCCESS : ::GetLastError();
+    if (ok || err == ERROR_IO_PENDING) {
+      o.pool_phase = 1;  // completed at once or pending: the packet tells
+      return;
+    }
+    fail_now(o, err);  // failed at once: no packet
+  }
+
   void fail_now(op& o, DWORD err) {
     o.result = result_of(err == ERROR_SUCCESS, err, 0);
     o.pool_phase = 2;
@@ -144,7 +159,8 @@ class iocp_backend final : public backend {
   }
 
   HANDLE port_;
-  std::vector<op*> ready_;  // complete without a packet (failed at once, fsync)
+  std::vector<op*> staged_;  // started, not yet issued (see start())
+  std::vector<op*> ready_;   // complete without a packet (failed at once, fsync, cancelled)
 };
 
 }  // namespace

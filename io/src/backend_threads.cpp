@@ -36,6 +36,7 @@
 #include "backend.hpp"
 
 namespace stackless::io::detail {
+static_assert(kCancelled == -ECANCELED);
 namespace {
 
 constexpr int kWorkers = 4;

@@ -80,7 +80,7 @@ class uring_backend final : public backend {
   void cancel(op& o) override {
     if (auto it = std::find(staged_.begin(), staged_.end(), &o); it != staged_.end()) {
       staged_.erase(it);
-      o.result = -ECANCELED;
+      o.result = kCancelled;
       local_done_.push_back(&o);
       return;
     }

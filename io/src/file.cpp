@@ -155,7 +155,7 @@ bool retry(long r) noexcept {
 // check_result(f, r): r < 0 from a cancelled op on a closing file is "closed"; other errors are
 // the caller's to report.
 void check_cancelled_by_close(const file_impl& f, long r) {
-  if (f.closing && r == -ECANCELED) fail_closed(f);
+  if (f.closing && r == kCancelled) fail_closed(f);
 }
 
 #ifdef _WIN32
