@@ -12,9 +12,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <span>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "io_helpers.hpp"
 #include "poller.hpp"
@@ -470,5 +474,86 @@ BOOST_AUTO_TEST_CASE(injected_faults_are_retried_or_reported_exactly) {
   BOOST_TEST(iot::get(p) == "abcdefgh");
 }
 #endif
+
+// Every public call of io::file on bad input: closed, default-constructed and moved-from files
+// raise EBADF "I/O operation on closed file"; another thread raises wrong_thread_error; zero
+// sizes do nothing; negative sizes and positions are EINVAL.
+BOOST_AUTO_TEST_CASE(every_call_refuses_bad_input_clearly) {
+  using call = std::function<void(io::file&)>;
+  char buf[4];
+  const std::vector<std::pair<const char*, call>> calls = {
+      {"read()", [](io::file& f) { f.read(); }},
+      {"read(n)", [](io::file& f) { f.read(3); }},
+      {"readinto", [&](io::file& f) { f.readinto(std::span<char>(buf, 4)); }},
+      {"readline", [](io::file& f) { f.readline(); }},
+      {"readlines", [](io::file& f) { f.readlines(); }},
+      {"write", [](io::file& f) { f.write(std::string("x")); }},
+      {"writelines", [](io::file& f) { f.writelines(std::vector<std::string>{"a"}); }},
+      {"seek", [](io::file& f) { f.seek(0); }},
+      {"tell", [](io::file& f) { f.tell(); }},
+      {"truncate()", [](io::file& f) { f.truncate(); }},
+      {"truncate(n)", [](io::file& f) { f.truncate(1); }},
+      {"flush", [](io::file& f) { f.flush(); }},
+      {"fsync", [](io::file& f) { f.fsync(); }},
+      {"pread", [&](io::file& f) { f.pread(std::span<char>(buf, 4), 0); }},
+      {"pwrite", [](io::file& f) { f.pwrite(std::string("x"), 0); }},
+      {"fileno", [](io::file& f) { f.fileno(); }},
+      {"isatty", [](io::file& f) { f.isatty(); }},
+  };
+  const auto p = iot::path("bad-input.txt");
+  iot::put(p, "content\n");
+  auto is_closed = [](const std::filesystem::filesystem_error& e) {
+    return e.code().value() == EBADF && names(e, "I/O operation on closed file");
+  };
+  io::file closed = io::open(p, "r+");
+  closed.close();
+  closed.close();  // again: nothing
+  io::file none;
+  io::file moved = io::open(p, "r+");
+  io::file taker(std::move(moved));
+  for (const auto& [name, c] : calls) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_CHECK_EXCEPTION(c(closed), std::filesystem::filesystem_error, is_closed);
+      BOOST_CHECK_EXCEPTION(c(none), std::filesystem::filesystem_error, is_closed);
+      BOOST_CHECK_EXCEPTION(c(moved), std::filesystem::filesystem_error, is_closed);  // NOLINT
+      bool refused = false;
+      std::thread([&] {
+        try {
+          c(taker);
+        } catch (const wrong_thread_error& e) {
+          refused = std::string(e.what()).find("bad-input.txt") != std::string::npos;
+        } catch (...) {
+        }
+      }).join();
+      BOOST_TEST(refused);
+    }
+  }
+  BOOST_TEST(closed.closed());
+  BOOST_TEST(none.closed());
+  BOOST_TEST(closed.name() == p.string());
+  // Zero sizes.
+  BOOST_TEST(taker.read(0).empty());
+  BOOST_TEST(taker.readline(0).empty());
+  BOOST_TEST(taker.readinto(std::span<char>(buf, 0)) == 0u);
+  BOOST_TEST(taker.write(std::string()) == 0u);
+  BOOST_TEST(taker.pread(std::span<char>(buf, 0), 0) == 0u);
+  BOOST_TEST(taker.pwrite(std::string(), 0) == 0u);
+  BOOST_TEST(taker.tell() == 0);
+  // Negative sizes and positions.
+  auto is_einval = [](const std::filesystem::filesystem_error& e) {
+    return e.code().value() == EINVAL;
+  };
+  BOOST_CHECK_EXCEPTION(taker.truncate(-1), std::filesystem::filesystem_error, is_einval);
+  BOOST_CHECK_EXCEPTION(taker.seek(-1), std::filesystem::filesystem_error, is_einval);
+  BOOST_CHECK_EXCEPTION(taker.seek(-9, SEEK_END), std::filesystem::filesystem_error, is_einval);
+  BOOST_TEST(taker.tell() == 0);
+  BOOST_TEST(taker.readline(std::numeric_limits<std::size_t>::max()) == "content\n");
+  // Modes and buffering.
+  BOOST_CHECK_THROW(io::open(p, ""), std::invalid_argument);
+  BOOST_CHECK_THROW(io::open(p, "rw"), std::invalid_argument);
+  BOOST_CHECK_THROW(io::open(p, std::string_view("r\0", 2)), std::invalid_argument);
+  io::file any = io::open(p, "r", std::numeric_limits<int>::min());  // negative: the default
+  BOOST_TEST(any.read() == "content\n");
+}
 
 BOOST_AUTO_TEST_SUITE_END()
