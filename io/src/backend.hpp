@@ -29,7 +29,13 @@ constexpr long kCancelled = -995;
 constexpr long kCancelled = -125;  // -ECANCELED on Linux
 #endif
 
-enum class op_kind : std::uint8_t { read, write, fsync };
+// The path-based and descriptor-lifetime operations (openat, close, ftruncate) go through the
+// poller too, so a slow file system (NFS, FUSE, a cold dentry cache) blocks only the tasklet.
+enum class op_kind : std::uint8_t { read, write, fsync, openat, close, ftruncate };
+
+// A POSIX system call doing op o on the calling thread, -errno on failure (the thread-pool
+// workers, and the io_uring backend for an opcode the kernel lacks). Not on Windows.
+long run_blocking(struct op& o) noexcept;
 
 // op: one read, write or fsync in flight. It lives in the frame of the tasklet that issued it;
 // that tasklet does not leave the frame until the poller is done with it (state delivered).
@@ -43,7 +49,9 @@ struct op {
   int fd = -1;
   void* buf = nullptr;
   std::uint32_t len = 0;
-  std::int64_t offset = -1;  // -1: a stream (pipe, tty): no offset, read()/write()
+  std::int64_t offset = -1;  // -1: a stream (pipe, tty): no offset, read()/write(); ftruncate: size
+  int open_flags = 0;        // openat: the flags (buf is the NUL-terminated path)
+  unsigned open_mode = 0;    // openat: the mode of a created file
   long result = 0;           // bytes, or -errno
   state st = state::queued;
   bool cancel_requested = false;

@@ -21,6 +21,7 @@
 // cancellation is outstanding. If the application has its own SIGURG handler we leave it alone
 // and simply wait for the worker to finish. Either way the op's buffer stays valid until the
 // worker has handed the op back.
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -66,26 +67,47 @@ void install_interrupt_handler() {
   });
 }
 
+}  // namespace
+
+long run_blocking(op& o) noexcept {
+  ssize_t n = 0;
+  switch (o.kind) {
+    case op_kind::read:
+      n = o.offset < 0 ? ::read(o.fd, o.buf, o.len) : ::pread(o.fd, o.buf, o.len, o.offset);
+      break;
+    case op_kind::write:
+      n = o.offset < 0 ? ::write(o.fd, o.buf, o.len) : ::pwrite(o.fd, o.buf, o.len, o.offset);
+      break;
+    case op_kind::fsync:
+      n = ::fsync(o.fd);
+      break;
+    case op_kind::openat:
+      n = ::open(static_cast<const char*>(o.buf), o.open_flags, o.open_mode);
+      break;
+    case op_kind::close:
+      // Never retried: on Linux the descriptor is released even when close() says EINTR.
+      return ::close(o.fd) == 0 ? 0 : (errno == EINTR ? 0 : -errno);
+    case op_kind::ftruncate:
+      n = ::ftruncate(o.fd, o.offset);
+      break;
+  }
+  return n >= 0 ? static_cast<long>(n) : -errno;
+}
+
+namespace {
+
 long execute(op& o) {
   for (;;) {
-    ssize_t n = 0;
-    switch (o.kind) {
-      case op_kind::read:
-        n = o.offset < 0 ? ::read(o.fd, o.buf, o.len) : ::pread(o.fd, o.buf, o.len, o.offset);
-        break;
-      case op_kind::write:
-        n = o.offset < 0 ? ::write(o.fd, o.buf, o.len) : ::pwrite(o.fd, o.buf, o.len, o.offset);
-        break;
-      case op_kind::fsync:
-        n = ::fsync(o.fd);
-        break;
-    }
-    if (n >= 0) return static_cast<long>(n);
-    const int err = errno;
+    const long n = run_blocking(o);
+    if (n >= 0 || o.kind == op_kind::close) return n;
+    const int err = static_cast<int>(-n);
     // acquire: pairs with the poller's release store before it signals us.
-    if (o.pool_cancel.load(std::memory_order_acquire)) return -ECANCELED;
+    if (o.pool_cancel.load(std::memory_order_acquire)) {
+      return -ECANCELED;  // (a call that succeeded returned above, cancelled or not)
+    }
     if (err == EINTR) continue;  // a signal meant for another job, or for the process
-    if (err == EAGAIN) {         // a non-blocking descriptor: wait until it is ready
+    if (err == EAGAIN && (o.kind == op_kind::read || o.kind == op_kind::write)) {
+      // A non-blocking descriptor: wait until it is ready.
       pollfd p{o.fd, static_cast<short>(o.kind == op_kind::read ? POLLIN : POLLOUT), 0};
       ::poll(&p, 1, -1);
       continue;

@@ -15,6 +15,7 @@
 #include "backend.hpp"
 
 #ifdef STACKLESS_HAVE_LIBURING
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -31,6 +32,8 @@ constexpr unsigned kEntries = 256;
 constexpr std::uint64_t kCancelTag = 1;
 // user_data of the wake-up poll on the eventfd (see wake()).
 constexpr std::uint64_t kWakeTag = 2;
+// IORING_OP_FTRUNCATE (Linux 6.9), missing from liburing 2.3's headers.
+constexpr int kOpFtruncate = 55;
 
 // Rings are set up and torn down under one mutex. liburing maps and unmaps ring memory with raw
 // system calls, which TSan does not see: a new thread's ring mapped where an ended thread's was
@@ -91,6 +94,7 @@ class uring_backend final : public backend {
   }
 
   void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
+    if (!probed_) probe_opcodes();
     for (op* o : staged_) prepare(*o);
     staged_.clear();
     if (!local_done_.empty()) {
@@ -136,6 +140,12 @@ class uring_backend final : public backend {
 
  private:
   void prepare(op& o) {
+    if (o.kind == op_kind::ftruncate && !has_ftruncate_) {
+      // An older kernel: the call on this thread (short on a local file system).
+      o.result = run_blocking(o);
+      local_done_.push_back(&o);
+      return;
+    }
     io_uring_sqe* sqe = get_sqe();
     const auto off = static_cast<__u64>(o.offset);  // -1 = current position (streams)
     switch (o.kind) {
@@ -147,6 +157,21 @@ class uring_backend final : public backend {
         break;
       case op_kind::fsync:
         io_uring_prep_fsync(sqe, o.fd, 0);
+        break;
+      case op_kind::openat:
+        io_uring_prep_openat(sqe, AT_FDCWD, static_cast<const char*>(o.buf), o.open_flags,
+                             o.open_mode);
+        // Straight to an io-wq worker: tried inline first, the kernel opens with O_NONBLOCK,
+        // and a FIFO's read end then opens at once (and reads EOF) instead of waiting for a
+        // writer as open(2) does.
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+        break;
+      case op_kind::close:
+        io_uring_prep_close(sqe, o.fd);
+        break;
+      case op_kind::ftruncate:
+        // liburing 2.3 has no io_uring_prep_ftruncate (kernel 6.9+); the SQE is the same.
+        io_uring_prep_rw(kOpFtruncate, sqe, o.fd, nullptr, 0, static_cast<__u64>(o.offset));
         break;
     }
     io_uring_sqe_set_data(sqe, &o);
@@ -183,6 +208,16 @@ class uring_backend final : public backend {
     io_uring_cq_advance(&ring_, seen);
   }
 
+  void probe_opcodes() {
+    probed_ = true;
+    if (io_uring_probe* p = io_uring_get_probe_ring(&ring_)) {
+      has_ftruncate_ = io_uring_opcode_supported(p, kOpFtruncate);
+      io_uring_free_probe(p);
+    }
+  }
+
+  bool probed_ = false;
+  bool has_ftruncate_ = false;
   std::vector<op*> staged_;      // started, SQE not written yet (see start())
   std::vector<op*> local_done_;  // cancelled while staged: reported by the next poll()
   io_uring ring_;
@@ -219,7 +254,7 @@ std::error_code probe_uring() {
     ec = std::make_error_code(std::errc::function_not_supported);
   } else {
     for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FSYNC, IORING_OP_ASYNC_CANCEL,
-                       IORING_OP_POLL_ADD}) {
+                       IORING_OP_POLL_ADD, IORING_OP_OPENAT, IORING_OP_CLOSE}) {
       if (!io_uring_opcode_supported(p, opcode))
         ec = std::make_error_code(std::errc::invalid_argument);
     }

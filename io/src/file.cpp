@@ -766,7 +766,22 @@ close_result close_file(file_impl& f, bool from_destructor) {
     }
     f.final_flush = false;
     if (std::exception_ptr e = wait_group_empty(f.group)) res.interrupted = e;
-    ::close(f.fd);  // the descriptor is released even on EINTR (Linux)
+#ifdef _WIN32
+    ::close(f.fd);
+#else
+    // Through the poller as well (closing can flush on NFS); not cancellable: once asked, the
+    // descriptor is gone (released even when the kernel reports EINTR).
+    const outcome c =
+        submit(op_kind::close, f.fd, nullptr, 0, 0, nullptr, submit_flags::uncancellable);
+    if (c.interrupted && !res.interrupted) res.interrupted = c.interrupted;
+    if (c.result < 0 && c.result != -EINTR && !res.flush_error) {
+      try {
+        fail(f, "close", static_cast<int>(-c.result));
+      } catch (...) {
+        res.flush_error = std::current_exception();
+      }
+    }
+#endif
     f.fd = -1;
     f.rbuf.reset();
     f.rsize = f.rbeg = f.rend = 0;
@@ -1038,7 +1053,18 @@ void file::truncate(std::int64_t size) {
   if (!::SetFileInformationByHandle(detail::handle_of(f), FileEndOfFileInfo, &eof, sizeof eof))
     detail::fail(f, "truncate to " + std::to_string(size), detail::last_error());
 #else
-  if (::ftruncate(f.fd, size) != 0) detail::fail(f, "truncate to " + std::to_string(size), errno);
+  for (;;) {
+    detail::check_open(f);
+    const detail::outcome o =
+        detail::submit(detail::op_kind::ftruncate, f.fd, nullptr, 0, size, &f.group);
+    o.rethrow_if_interrupted();
+    if (detail::retry(o.result)) continue;
+    if (o.result < 0) {
+      detail::check_cancelled_by_close(f, o.result);
+      detail::fail(f, "truncate to " + std::to_string(size), detail::backend_error(o.result));
+    }
+    break;
+  }
 #endif
 }
 
@@ -1196,11 +1222,20 @@ file open(const std::filesystem::path& path, std::string_view mode, int bufferin
   const int fd = detail::open_windows(*f, m);
   const bool tty = ::isatty(fd) == 1;
 #else
+  // Through the poller (io_uring OPENAT, or a pool worker): a slow file system blocks only
+  // this tasklet.
   int fd;
-  do {
-    fd = ::open(path.c_str(), m.flags | O_CLOEXEC, 0666);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) detail::fail(*f, "open with mode '" + f->mode + "'", errno);
+  for (;;) {
+    const detail::outcome o =
+        detail::submit_open(path.c_str(), m.flags | O_CLOEXEC, 0666);  // closed if killed
+    o.rethrow_if_interrupted();
+    if (o.result >= 0) {
+      fd = static_cast<int>(o.result);
+      break;
+    }
+    if (o.result == -EINTR) continue;
+    detail::fail(*f, "open with mode '" + f->mode + "'", static_cast<int>(-o.result));
+  }
   f->fd = fd;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {

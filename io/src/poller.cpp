@@ -20,10 +20,10 @@
 //   undelivered_ == |inflight_| + |done_|.
 //   the poll tasklet is alive whenever undelivered_ > 0 or timers_ is non-empty, except between
 //   an issuer starting an op and calling ensure_poll() (no switch happens in between).
-#include <unistd.h>
-#ifdef _WIN32
 #include <pthread.h>
-#endif
+#include <unistd.h>
+
+#include <atomic>
 
 #include <cerrno>
 #include <cstdio>
@@ -121,11 +121,25 @@ struct op_list {
 
 class poller;
 thread_local poller* tls_poller = nullptr;
+
+// fork(): the child must not use the parent's poller (its ring is shared with the parent, its
+// pool's threads do not exist in the child). A fork handler bumps the generation; a poller of an
+// older generation is abandoned (leaked on purpose: it cannot be torn down safely) and the
+// child's thread gets a new one on first use.
+std::atomic<unsigned> g_fork_generation{0};
+void on_fork_child() noexcept {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
 thread_local fault_hook tls_fault_hook;  // this thread's poller (see reaper below)
 
 class poller {
  public:
-  explicit poller(std::unique_ptr<backend> be) : be_(std::move(be)) {}
+  explicit poller(std::unique_ptr<backend> be)
+      : be_(std::move(be)), generation_(g_fork_generation.load(std::memory_order_relaxed)) {}
+  // stale(): made before a fork(), in the parent (see g_fork_generation).
+  bool stale() const noexcept {
+    return generation_ != g_fork_generation.load(std::memory_order_relaxed);
+  }
   poller(const poller&) = delete;
   poller& operator=(const poller&) = delete;
 
@@ -432,6 +446,7 @@ class poller {
   }
 
   std::unique_ptr<backend> be_;
+  unsigned generation_;
   tasklet poll_;
   op_list inflight_;
   op_list done_;
@@ -501,6 +516,15 @@ std::unique_ptr<backend> thread_backend_for_this_thread() {
 }
 
 poller& the_poller() {
+#ifndef _WIN32
+  static const bool fork_handler = [] {
+    ::pthread_atfork(nullptr, nullptr, [] { on_fork_child(); });
+    return true;
+  }();
+  (void)fork_handler;
+  if (tls_poller && tls_poller->stale()) [[unlikely]]
+    tls_poller = nullptr;  // the parent's: abandoned in this child
+#endif
   if (!tls_poller) {
     tls_poller = new poller(thread_backend_for_this_thread());  // NOLINT: see reaper
     // Made during the thread's teardown (a destructor flushing a file after the reaper ran):
@@ -541,6 +565,32 @@ outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t 
   retire_if_idle_orphan();
   return out;
 }
+
+#ifndef _WIN32
+outcome submit_open(const char* path, int flags, unsigned mode) {
+  request r;
+  r.kind = op_kind::openat;
+  r.buf = const_cast<char*>(path);
+  r.open_flags = flags;
+  r.open_mode = mode;
+  if (getcurrent().block_trap() || stackless::detail::switch_trapped()) {
+    // A tasklet that may not block still opens files, as before opening went asynchronous:
+    // with the thread blocked.
+    long fd;
+    do {
+      fd = run_blocking(r);
+    } while (fd == -EINTR);
+    return {fd, nullptr};
+  }
+  outcome out = the_poller().run(r, nullptr, submit_flags::cancellable);
+  retire_if_idle_orphan();
+  if (out.interrupted && out.result >= 0) {
+    ::close(static_cast<int>(out.result));  // opened, but nobody will own it
+    out.result = kCancelled;
+  }
+  return out;
+}
+#endif
 
 void set_fault_hook(fault_hook hook) {
   tls_fault_hook = std::move(hook);

@@ -79,6 +79,12 @@ struct outcome {
 outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t offset,
                op_group* group = nullptr, submit_flags flags = submit_flags::cancellable);
 
+// submit_open(path, flags, mode): an openat through the poller (the result is a descriptor or
+// -errno). If a kill or throw arrives after the kernel opened the file, the descriptor is
+// closed here (nothing leaks) and the outcome says interrupted. A tasklet that may not block (a
+// block or switch trap) opens with the thread blocked instead. POSIX only.
+outcome submit_open(const char* path, int flags, unsigned mode);
+
 // cancel_group(g): asks the backend to cancel every operation of g still in flight (their
 // tasklets get -ECANCELED or the real result). Does not wait. Refusing new operations is the
 // owner's business (io::file tests its `closing` flag before each one).

@@ -354,12 +354,14 @@ BOOST_AUTO_TEST_CASE(thread_end_flushes_a_blocked_tasklets_buffered_file) {
   std::filesystem::remove(p);
   std::thread th([&] {
     channel<int> never;
+    bool waiting = false;
     tasklet([&, never]() mutable {
       io::file f = io::open(p, "w");
       f.write(std::string("the line\n"));
+      waiting = true;
       never.receive();  // blocked when the thread's function returns
     })();
-    schedule();
+    while (!waiting) schedule();  // (open goes through the poller)
   });
   th.join();
   BOOST_TEST(iot::get(p) == "the line\n");
@@ -472,6 +474,66 @@ BOOST_AUTO_TEST_CASE(injected_faults_are_retried_or_reported_exactly) {
   BOOST_TEST(f.tell() == 8);
   f.flush();  // the retry writes the kept rest
   BOOST_TEST(iot::get(p) == "abcdefgh");
+}
+#endif
+
+#ifndef _WIN32
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// Issue 15 (asynchronous open): opening a FIFO for reading blocks until a writer comes; it now
+// blocks only its tasklet, can be killed (no descriptor leaks), and a writer lets it through.
+BOOST_AUTO_TEST_CASE(open_blocks_only_its_tasklet_and_can_be_killed) {
+  const auto p = iot::path("open-fifo");
+  std::filesystem::remove(p);
+  BOOST_REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+  const std::size_t fds = open_descriptors();
+  bool opened = false;
+  tasklet opener([&] {
+    io::file f = io::open(p, "r");
+    opened = true;
+  });
+  opener();
+  int ticks = 0;
+  tasklet other([&] {
+    for (int i = 0; i < 5; ++i, ++ticks) schedule();
+  });
+  other();
+  BOOST_REQUIRE(wait_until([&] { return ticks == 5; }));  // the thread was not blocked
+  BOOST_TEST(!opened);
+  opener.kill();
+  BOOST_REQUIRE(wait_until([&] { return !opener.alive(); }));
+  BOOST_TEST(!opened);
+  BOOST_TEST(open_descriptors() == fds);
+  // With a writer, the same open goes through.
+  tasklet reader([&] {
+    io::file f = io::open(p, "r");
+    opened = f.readline() == "hi\n";
+  });
+  reader();
+  int w = -1;  // a non-blocking writer's open fails (ENXIO) until the reader's open is waiting
+  BOOST_REQUIRE(wait_until([&] { return (w = ::open(p.c_str(), O_WRONLY | O_NONBLOCK)) >= 0; }));
+  BOOST_REQUIRE(::write(w, "hi\n", 3) == 3);
+  ::close(w);
+  run();
+  BOOST_TEST(opened);
+  BOOST_TEST(open_descriptors() == fds);
+  std::filesystem::remove(p);
+}
+
+// A tasklet that may not block still opens (and closes) files: with the thread blocked.
+BOOST_AUTO_TEST_CASE(open_under_block_trap_blocks_the_thread) {
+  const auto p = iot::path("trapped-open.txt");
+  iot::put(p, "x");
+  getcurrent().set_block_trap(true);
+  struct untrap {
+    ~untrap() { getcurrent().set_block_trap(false); }
+  } u;
+  io::file f = io::open(p, "r");
+  BOOST_TEST(!f.closed());
 }
 #endif
 

@@ -1,6 +1,6 @@
 // stackless::io::file: Python's file object on asynchronous I/O (the 2007 "stacklessfile" made
-// real). Every read, write, flush and fsync blocks only the calling tasklet; the thread keeps
-// running the other tasklets. Opening, closing, seek, tell and truncate are plain system calls.
+// real). Every open, read, write, flush, fsync, truncate and close blocks only the calling
+// tasklet; the thread keeps running the other tasklets. seek and tell are in-memory.
 //
 // Differences from stacklessfile, on purpose: write() advances the position, SEEK_END works,
 // buffering and universal newlines exist, failures are exceptions naming the path, the offset and
@@ -174,10 +174,11 @@ class file {
 //         and "\r" read as "\n"; only for reading: "U", "rU", "rbU").
 //   buffering: 0 unbuffered, 1 line-buffered (writes flushed at each '\n'), N > 1 a buffer of
 //         N bytes, negative the default (64 KiB; line-buffered for terminals).
-// Opening itself is a blocking system call of the thread. Throws std::invalid_argument for a bad
-// mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR, EEXIST, ...) naming the path,
-// and filesystem_error EINVAL "embedded null byte" for a path containing a NUL (the OS would
-// open the shorter name). A negative buffering is the default, 0 unbuffered.
+// Opening blocks only the calling tasklet (through the poller; a plain call on Windows). Throws
+// std::invalid_argument for a bad mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR,
+// EEXIST, ...) naming the path, and filesystem_error EINVAL "embedded null byte" for a path
+// containing a NUL (the OS would open the shorter name). A negative buffering is the default, 0
+// unbuffered.
 file open(const std::filesystem::path& path, std::string_view mode = "r", int buffering = -1);
 // open(utf8_path, ...): the same for a path given as a narrow string, which is UTF-8: on Windows
 // it is converted to UTF-16 for CreateFileW (std::filesystem::path would use the ANSI code
