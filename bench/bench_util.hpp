@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -56,11 +57,12 @@ stats repeat(int n, F&& f) {
 struct usage {
   long maxrss_kib = 0;  // peak resident set size of the process so far
   long minflt = 0;      // minor page faults so far
+  long majflt = 0;      // major page faults so far (disk reads; ~0 for anonymous memory)
 };
 inline usage get_usage() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  return {ru.ru_maxrss, ru.ru_minflt};
+  return {ru.ru_maxrss, ru.ru_minflt, ru.ru_majflt};
 }
 
 // Command-line flags of the form --name or --name=value.
@@ -123,6 +125,23 @@ inline std::string fmt(const char* f, double v) {
 }
 inline std::string ratio(double a, double b) {
   return b > 0 ? fmt("%.2fx", a / b) : "-";
+}
+
+// Chart data for scripts/bench.sh --plot: when STACKLESS_BENCH_CSV names a file, appends one
+// tab-separated line "chart, title, bar label, ratio to the chart's same-run baseline, bar
+// annotation". One chart per benchmark; a bar of 1 is the baseline itself. Does nothing otherwise.
+inline void chart_bar(const std::string& chart, const std::string& title, const std::string& label,
+                      double ratio, const std::string& note) {
+  const char* path = std::getenv("STACKLESS_BENCH_CSV");
+  if (!path || !*path || !(ratio > 0)) return;
+  std::FILE* f = std::fopen(path, "a");
+  if (!f) {
+    std::fprintf(stderr, "bench: cannot append chart data to %s: %s\n", path, std::strerror(errno));
+    return;
+  }
+  std::fprintf(f, "%s\t%s\t%s\t%.6g\t%s\n", chart.c_str(), title.c_str(), label.c_str(), ratio,
+               note.c_str());
+  std::fclose(f);
 }
 
 }  // namespace bench
