@@ -14,6 +14,9 @@
 //                      population, reachable only if stack tops were laid out contiguously
 //   contig first-touch first-touch faults on 64 contiguous pages: separates the cost of the
 //                      layout (one page every 132 KiB) from the cost of the fault itself
+//   refault            first-touch again after MADV_DONTNEED freed the tops: the page comes
+//                      from the allocator's hot lists, so what remains is the cost of the fault
+//                      and of installing the page-table entry (a control)
 //   retouch            writes the already-populated tops again (what a pooled, warm stack costs)
 //
 // After every populate mode the tops are written once more and the faults counted, so a mode that
@@ -51,6 +54,7 @@ namespace {
 constexpr std::size_t kStacksPerSlab = 64;   // stack_pool::stacks_per_slab
 constexpr std::size_t kUsable = 128 * 1024;  // the default tasklet stack (release builds)
 std::size_t g_page = 4096;
+std::vector<double> g_setup_ns;  // per stack: mmap (one per slab) + MADV_GUARD_INSTALL
 
 struct slabs {
   std::vector<char*> bases;
@@ -62,6 +66,7 @@ struct slabs {
   slabs(std::size_t stacks, std::size_t stack_bytes_)
       : stack_bytes(stack_bytes_), slab_bytes(stack_bytes_ * kStacksPerSlab) {
     const std::size_t n = (stacks + kStacksPerSlab - 1) / kStacksPerSlab;
+    const std::int64_t t0 = bench::now_ns();
     for (std::size_t i = 0; i < n; ++i) {
       void* p = ::mmap(nullptr, slab_bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -78,6 +83,8 @@ struct slabs {
         tops.push_back(sb + stack_bytes - g_page);
       }
     }
+    g_setup_ns.push_back(static_cast<double>(bench::now_ns() - t0) /
+                         static_cast<double>(n * kStacksPerSlab));
   }
   ~slabs() {
     for (char* b : bases) ::munmap(b, slab_bytes);
@@ -118,7 +125,7 @@ struct figure {
   double later_faults = 0;     // faults per page when the tasklet then writes its top page
 };
 
-enum class mode { first_touch, per_stack, slab_iov, contig, contig_touch, retouch };
+enum class mode { first_touch, per_stack, slab_iov, contig, contig_touch, refault, retouch };
 
 // Returns false when the mode is unavailable on this kernel.
 bool measure(mode m, std::size_t stacks, figure& f) {
@@ -157,12 +164,15 @@ bool measure(mode m, std::size_t stacks, figure& f) {
   }
   slabs s(stacks, stack_bytes);
   const auto& tops = s.tops;
-  if (m == mode::retouch) touch_all(tops);
+  if (m == mode::retouch || m == mode::refault) touch_all(tops);
+  if (m == mode::refault)  // frees the pages again: the next touch gets a just-freed page
+    for (char* b : s.bases) ::madvise(b, s.slab_bytes, MADV_DONTNEED);
   const long f0 = faults_now();
   const std::int64_t t0 = bench::now_ns();
   bool ok = true;
   switch (m) {
     case mode::first_touch:
+    case mode::refault:
     case mode::retouch:
       touch_all(tops);
       break;
@@ -219,6 +229,7 @@ int main(int argc, char** argv) {
       {"process_madvise, 64 stack tops per call", mode::slab_iov, {}, {}, {}},
       {"MADV_POPULATE_WRITE, 64 contiguous pages per call", mode::contig, {}, {}, {}},
       {"first-touch, 64 contiguous pages (layout control)", mode::contig_touch, {}, {}, {}},
+      {"first-touch of a just-freed page (MADV_DONTNEED; control)", mode::refault, {}, {}, {}},
       {"re-touch a populated top (warm, pooled stack)", mode::retouch, {}, {}, {}},
   };
   for (int r = 0; r < reps; ++r)
@@ -251,6 +262,11 @@ int main(int argc, char** argv) {
                      rw.name, s.median / base, bench::fmt("%.0f ns", s.median));
   }
   t.print();
+  const auto setup = bench::summarize(g_setup_ns);
+  std::printf(
+      "setting a stack up before any touch (mmap per %zu stacks + MADV_GUARD_INSTALL "
+      "each): median %.0f ns, best %.0f ns per stack\n",
+      kStacksPerSlab, setup.median, setup.best);
   if (g_pidfd >= 0) ::close(g_pidfd);
   return 0;
 }
