@@ -3,6 +3,8 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -125,6 +127,37 @@ inline std::string fmt(const char* f, double v) {
 }
 inline std::string ratio(double a, double b) {
   return b > 0 ? fmt("%.2fx", a / b) : "-";
+}
+
+// in_child(env, value, f): f() in a forked child with the environment variable env set to value
+// (for what a process decides once, such as STACKLESS_IO_BACKEND); returns the double f returned,
+// or -1 when the child failed.
+template <class F>
+double in_child(const char* env, const char* value, F&& f) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    ::close(p[0]);
+    ::setenv(env, value, 1);
+    const double v = f();
+    (void)!::write(p[1], &v, sizeof v);
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  double v = -1;
+  if (::read(p[0], &v, sizeof v) != sizeof v) v = -1;
+  ::close(p[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? v : -1;
 }
 
 // Chart data for scripts/bench.sh --plot: when STACKLESS_BENCH_CSV names a file, appends one

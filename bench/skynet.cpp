@@ -352,14 +352,8 @@ int main(int argc, char** argv) {
     tasklets += size / s;
     if (s == 1) break;
   }
-  const std::string self = "/proc/self/exe";
-  char exe[4096];
-  const ssize_t en = ::readlink(self.c_str(), exe, sizeof exe - 1);
-  if (en <= 0) {
-    std::perror("skynet: readlink /proc/self/exe");
-    return 1;
-  }
-  exe[en] = '\0';
+  // The children run this very binary (even if it is rebuilt meanwhile): /proc/self/exe.
+  const std::string exe = "/proc/self/exe";
   const std::string size_flag = "--size=" + std::to_string(size);
 
   std::vector<contender> cs;
@@ -393,6 +387,7 @@ int main(int argc, char** argv) {
       "(cold), interleaved\n",
       static_cast<unsigned long long>(size), static_cast<unsigned long long>(tasklets),
       static_cast<unsigned long long>(size * (size - 1) / 2), reps);
+  std::fflush(stdout);
   for (int r = 0; r < reps; ++r)
     for (auto& c : cs) {
       cold_run cr;

@@ -36,7 +36,7 @@ if [ "$plot" = 1 ] && ! command -v gnuplot >/dev/null; then
 fi
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target switch_bench channel_bench skynet parked hackysack stack_prefault >/dev/null
+cmake --build "$build" --target switch_bench channel_bench skynet parked hackysack_bench stack_prefault open_bench >/dev/null
 
 b="$build/bench"
 go_skynet=()
@@ -59,7 +59,8 @@ if [ "$quick" = 1 ]; then
   run "$b/channel_bench" --reps=3 --n=300000
   run "$b/skynet" --size=100000 --reps=1 "${go_skynet[@]}" $fiber_skynet
   run "$b/parked"
-  run "$b/hackysack" --reps=3 --max=10000
+  run "$b/hackysack_bench" --reps=3 --max=10000
+  run "$b/open_bench" --files=2000 --reps=2
 else
   run "$b/switch_bench"
   run "$b/channel_bench"
@@ -68,7 +69,9 @@ else
   # The fault-cost experiment behind skynet's cold figures (bench/experiments/stack_prefault.cpp).
   run "$b/stack_prefault"
   run "$b/parked"
-  run "$b/hackysack"
+  run "$b/hackysack_bench"
+  # Small-file open/read/close: the before/after for asynchronous open and close.
+  run "$b/open_bench"
 fi
 if [ "$plot" = 1 ]; then
   echo
