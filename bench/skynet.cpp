@@ -293,8 +293,12 @@ bool spawn(const std::vector<std::string>& args, cold_run& out) {
   while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "skynet: %s failed (status %d); output: %s\n", args[0].c_str(), status,
-                 text.c_str());
+    if (WIFSIGNALED(status))
+      std::fprintf(stderr, "\nskynet: %s %s was killed by signal %d\n", args[0].c_str(),
+                   args.size() > 2 ? args[2].c_str() : "", WTERMSIG(status));
+    else
+      std::fprintf(stderr, "\nskynet: %s %s exited with %d\n", args[0].c_str(),
+                   args.size() > 2 ? args[2].c_str() : "", WEXITSTATUS(status));
     return false;
   }
   if (std::sscanf(text.c_str(), "%lf %lf %ld %ld", &out.s.ms, &out.s.warm_ms, &out.s.faults,
@@ -339,8 +343,13 @@ std::string flag_string(int argc, char** argv, std::string_view name, std::strin
 int main(int argc, char** argv) {
   const long size_arg = bench::flag_value(argc, argv, "--size", 1'000'000);
   const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", 3));
-  if (size_arg < 10 || reps < 1) {
-    std::fprintf(stderr, "skynet: --size must be >= 10 (a power of ten) and --reps >= 1\n");
+  bool power_of_ten = size_arg >= 10;
+  for (long v = size_arg; power_of_ten && v > 1; v /= 10) power_of_ten = v % 10 == 0;
+  if (!power_of_ten || reps < 1) {
+    std::fprintf(stderr,
+                 "skynet: --size must be a power of ten >= 10 (got %ld) and --reps >= 1 "
+                 "(got %d)\n",
+                 size_arg, reps);
     return 2;
   }
   const u64 size = static_cast<u64>(size_arg);
@@ -374,6 +383,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (const std::string& p : prefs) {
+      if (p != "-1" && p != "0" && p != "1") {
+        std::fprintf(stderr, "skynet: --prefs takes -1, 0 and 1 (got '%s')\n", p.c_str());
+        return 2;
+      }
       const int pref = std::atoi(p.c_str());
       const std::string label = kind == "standard" ? "stackless standard (spawn 10, receive 10)"
                                 : kind == "run"    ? "stackless variant: run (t.run() each child)"
