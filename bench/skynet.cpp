@@ -27,7 +27,9 @@
 // Figures per contender: median and best wall time of the tree (process start-up excluded),
 // peak RSS of the whole process (wait4), page faults (minor + major, getrusage) during the tree
 // per tasklet, and for stackless the same tree run a second time in the same process ("warm":
-// stacks pooled) - reported beside the cold figure, never instead of it.
+// stacks pooled) - reported beside the cold figure, never instead of it; the peak number of
+// tasklets alive (each holds a stack today) and of tasklets started and not yet returned (what
+// lazily allocated stacks would need).
 //
 // Usage: skynet [--variants=standard,dfs] [--prefs=-1] [--reps=3] [--size=1000000]
 //               [--no-fiber] [--go=PATH]
@@ -65,6 +67,18 @@ inline void note_alive() {
   g_peak_alive = std::max(g_peak_alive, stackless::alive_tasklets());
 }
 
+// Tasklets that have started and not yet returned. If a tasklet got its stack only when it first
+// ran (one of the levers issue 15 names), the peak of this is the most stacks the tree would hold
+// at once; measured here with today's scheduler, without changing it.
+std::size_t g_started = 0;
+std::size_t g_peak_started = 0;
+struct started_guard {
+  started_guard() noexcept { g_peak_started = std::max(g_peak_started, ++g_started); }
+  ~started_guard() { --g_started; }
+  started_guard(const started_guard&) = delete;
+  started_guard& operator=(const started_guard&) = delete;
+};
+
 chan make_chan() {
   chan c;
   c.set_preference(g_pref);
@@ -72,6 +86,7 @@ chan make_chan() {
 }
 
 void skynet_standard(chan c, u64 num, u64 size) {
+  const started_guard started;
   if (size == 1) {
     note_alive();
     c.send(num);
@@ -86,6 +101,7 @@ void skynet_standard(chan c, u64 num, u64 size) {
 }
 
 void skynet_run(chan c, u64 num, u64 size) {
+  const started_guard started;
   if (size == 1) {
     note_alive();
     c.send(num);
@@ -103,6 +119,7 @@ void skynet_run(chan c, u64 num, u64 size) {
 }
 
 void skynet_dfs(chan c, u64 num, u64 size) {
+  const started_guard started;
   if (size == 1) {
     note_alive();
     c.send(num);
@@ -124,6 +141,7 @@ struct sample {
   double warm_ms = -1;  // the same tree again in the same process (stackless only)
   long faults = 0;      // minor + major page faults during the cold tree
   long peak_alive = -1;
+  long peak_started = -1;  // stackless only: see started_guard
 };
 
 void check_sum(u64 sum, u64 size, const char* who) {
@@ -138,6 +156,7 @@ void check_sum(u64 sum, u64 size, const char* who) {
 // One tree; returns wall ms and adds the faults it took to *faults.
 double stackless_tree(void (*root_fn)(chan, u64, u64), u64 size, long* faults) {
   g_peak_alive = 0;
+  g_peak_started = 0;
   const auto u0 = bench::get_usage();
   const std::int64_t t0 = bench::now_ns();
   chan rc = make_chan();
@@ -159,6 +178,7 @@ sample run_stackless(void (*root_fn)(chan, u64, u64), u64 size) {
   sample s;
   s.ms = stackless_tree(root_fn, size, &s.faults);
   s.peak_alive = static_cast<long>(g_peak_alive);
+  s.peak_started = static_cast<long>(g_peak_started);
   s.warm_ms = stackless_tree(root_fn, size, nullptr);
   return s;
 }
@@ -224,7 +244,8 @@ tree_fn stackless_fn(std::string_view kind) {
   return nullptr;
 }
 
-// The child: runs one contender once and prints "ms warm_ms faults peak_alive".
+// The child: runs one contender once and prints "ms warm_ms faults peak_alive peak_started"
+// (bench/go/skynet.go prints the first four).
 int child_main(std::string_view spec, u64 size) {
   const auto colon = spec.find(':');
   const std::string kind(spec.substr(0, colon));
@@ -239,7 +260,7 @@ int child_main(std::string_view spec, u64 size) {
     std::fprintf(stderr, "skynet: unknown contender '%s'\n", kind.c_str());
     return 2;
   }
-  std::printf("%.3f %.3f %ld %ld\n", s.ms, s.warm_ms, s.faults, s.peak_alive);
+  std::printf("%.3f %.3f %ld %ld %ld\n", s.ms, s.warm_ms, s.faults, s.peak_alive, s.peak_started);
   return 0;
 }
 
@@ -301,8 +322,8 @@ bool spawn(const std::vector<std::string>& args, cold_run& out) {
                    args.size() > 2 ? args[2].c_str() : "", WEXITSTATUS(status));
     return false;
   }
-  if (std::sscanf(text.c_str(), "%lf %lf %ld %ld", &out.s.ms, &out.s.warm_ms, &out.s.faults,
-                  &out.s.peak_alive) != 4) {
+  if (std::sscanf(text.c_str(), "%lf %lf %ld %ld %ld", &out.s.ms, &out.s.warm_ms, &out.s.faults,
+                  &out.s.peak_alive, &out.s.peak_started) < 4) {
     std::fprintf(stderr, "skynet: %s printed no figures: '%s'\n", args[0].c_str(), text.c_str());
     return false;
   }
@@ -413,7 +434,7 @@ int main(int argc, char** argv) {
   struct summary {
     bench::stats ms, warm;
     double rss_mib = 0, faults = 0;
-    long peak_alive = -1;
+    long peak_alive = -1, peak_started = -1;
   };
   auto summarize = [&](const contender& c) {
     std::vector<double> ms, warm, rss, faults;
@@ -429,6 +450,7 @@ int main(int argc, char** argv) {
     s.rss_mib = bench::summarize(rss).median;
     s.faults = bench::summarize(faults).median;
     s.peak_alive = c.runs.front().s.peak_alive;
+    s.peak_started = c.runs.front().s.peak_started;
     return s;
   };
   double go_med = 0, fiber_med = 0;
@@ -438,7 +460,8 @@ int main(int argc, char** argv) {
   }
 
   bench::table t({"contender", "pref", "median ms", "best ms", "median / Go", "median / Fiber",
-                  "peak RSS MiB", "faults/tasklet", "warm median ms", "peak alive"});
+                  "peak RSS MiB", "faults/tasklet", "warm median ms", "peak alive",
+                  "peak started"});
   const double base = go_med > 0 ? go_med : fiber_med;
   const std::string base_name = go_med > 0 ? "Go (GOMAXPROCS=1)" : "Boost.Fiber";
   const std::string chart_title = "skynet, " + std::to_string(size) +
@@ -456,7 +479,8 @@ int main(int argc, char** argv) {
            fiber_med > 0 ? bench::ratio(s.ms.median, fiber_med) : "-",
            bench::fmt("%.0f", s.rss_mib), bench::fmt("%.4f", s.faults),
            s.warm.median > 0 ? bench::fmt("%.1f", s.warm.median) : "-",
-           s.peak_alive >= 0 ? std::to_string(s.peak_alive) : "-"});
+           s.peak_alive >= 0 ? std::to_string(s.peak_alive) : "-",
+           s.peak_started >= 0 ? std::to_string(s.peak_started) : "-"});
     if (c.kind == "standard" && c.pref == -1 && !head) head = &s;
     if (base > 0) {
       std::string bar = c.kind == "go"         ? "Go, GOMAXPROCS=1"
@@ -471,7 +495,9 @@ int main(int argc, char** argv) {
   t.print();
   std::printf(
       "page faults are minor + major during the tree (getrusage); peak RSS is the whole "
-      "child process's (wait4); warm = the same tree again in the same process\n");
+      "child process's (wait4); warm = the same tree again in the same process; peak alive = "
+      "tasklets alive at once (each holds a stack today); peak started = those started and not "
+      "returned (the stacks needed if a tasklet got one when it first ran)\n");
   if (head) {
     std::printf(
         "headline: skynet standard shape, preference -1, cold, median of %d: %.1f ms "
