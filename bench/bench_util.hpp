@@ -3,8 +3,11 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -56,11 +59,12 @@ stats repeat(int n, F&& f) {
 struct usage {
   long maxrss_kib = 0;  // peak resident set size of the process so far
   long minflt = 0;      // minor page faults so far
+  long majflt = 0;      // major page faults so far (disk reads; ~0 for anonymous memory)
 };
 inline usage get_usage() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  return {ru.ru_maxrss, ru.ru_minflt};
+  return {ru.ru_maxrss, ru.ru_minflt, ru.ru_majflt};
 }
 
 // Command-line flags of the form --name or --name=value.
@@ -123,6 +127,54 @@ inline std::string fmt(const char* f, double v) {
 }
 inline std::string ratio(double a, double b) {
   return b > 0 ? fmt("%.2fx", a / b) : "-";
+}
+
+// in_child(env, value, f): f() in a forked child with the environment variable env set to value
+// (for what a process decides once, such as STACKLESS_IO_BACKEND); returns the double f returned,
+// or -1 when the child failed.
+template <class F>
+double in_child(const char* env, const char* value, F&& f) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    ::close(p[0]);
+    ::setenv(env, value, 1);
+    const double v = f();
+    (void)!::write(p[1], &v, sizeof v);
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  double v = -1;
+  if (::read(p[0], &v, sizeof v) != sizeof v) v = -1;
+  ::close(p[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? v : -1;
+}
+
+// Chart data for scripts/bench.sh --plot: when STACKLESS_BENCH_CSV names a file, appends one
+// tab-separated line "chart, title, bar label, ratio to the chart's same-run baseline, bar
+// annotation". One chart per benchmark; a bar of 1 is the baseline itself. Does nothing otherwise.
+inline void chart_bar(const std::string& chart, const std::string& title, const std::string& label,
+                      double ratio, const std::string& note) {
+  const char* path = std::getenv("STACKLESS_BENCH_CSV");
+  if (!path || !*path || !(ratio > 0)) return;
+  std::FILE* f = std::fopen(path, "a");
+  if (!f) {
+    std::fprintf(stderr, "bench: cannot append chart data to %s: %s\n", path, std::strerror(errno));
+    return;
+  }
+  std::fprintf(f, "%s\t%s\t%s\t%.6g\t%s\n", chart.c_str(), title.c_str(), label.c_str(), ratio,
+               note.c_str());
+  std::fclose(f);
 }
 
 }  // namespace bench

@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
     t.row({name, bench::fmt("%.1f", s.best), bench::fmt("%.1f", s.median),
            bench::ratio(s.best, sb.best), bench::ratio(su.best, s.best),
            bench::ratio(sf.best, s.best)});
+    bench::chart_bar("channel",
+                     "channel ping-pong round trip, one thread, median: time / bare "
+                     "jump_fcontext round trip's, same run (lower is better)",
+                     name, s.median / sb.median, bench::fmt("%.1f ns", s.median));
   };
   add("jump_fcontext round trip (baseline)", sb);
   add("stackless channel<int>, preference -1", sm1);

@@ -19,6 +19,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <stackless/stackless.hpp>
@@ -63,26 +64,10 @@ void warm(const fs::path& p) {
   ::close(fd);
 }
 
-// run_in_child(backend, f): f() in a forked child with the backend forced; returns what f
-// wrote to the pipe (a double).
+// run_in_child(backend, f): f() in a forked child with the backend forced.
 template <class F>
 double run_in_child(const char* backend, F&& f) {
-  int p[2];
-  if (::pipe(p) != 0) std::abort();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(p[0]);
-    ::setenv("STACKLESS_IO_BACKEND", backend, 1);
-    const double v = f();
-    (void)!::write(p[1], &v, sizeof v);
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  double v = 0;
-  if (::read(p[0], &v, sizeof v) != sizeof v) v = -1;
-  ::close(p[0]);
-  ::waitpid(pid, nullptr, 0);
-  return v;
+  return bench::in_child("STACKLESS_IO_BACKEND", backend, std::forward<F>(f));
 }
 
 // ---- 1. random reads ---------------------------------------------------------------------------

@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   auto add = [&](const char* name, const bench::stats& s) {
     t.row({name, bench::fmt("%.1f", s.best), bench::fmt("%.1f", s.median),
            bench::ratio(s.best, sb.best)});
+    bench::chart_bar("switch",
+                     "switch round trip A->B->A, median: time / bare jump_fcontext's, same run "
+                     "(lower is better)",
+                     name, s.median / sb.median, bench::fmt("%.1f ns", s.median));
   };
   add("jump_fcontext (bare, baseline)", sb);
   add("boost::context::fiber resume", sc);
