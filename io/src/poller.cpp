@@ -127,9 +127,11 @@ thread_local poller* tls_poller = nullptr;
 // older generation is abandoned (leaked on purpose: it cannot be torn down safely) and the
 // child's thread gets a new one on first use.
 std::atomic<unsigned> g_fork_generation{0};
+#ifndef _WIN32
 void on_fork_child() noexcept {
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);
 }
+#endif
 thread_local fault_hook tls_fault_hook;  // this thread's poller (see reaper below)
 
 class poller {
