@@ -27,6 +27,7 @@
 #include <limits>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "poller.hpp"
 #include "stackless/channel.hpp"
@@ -78,10 +79,11 @@ struct file_impl {
   bool busy = false;  // a tasklet holds the operation lock
   lock_waiter* lock_head = nullptr;
   lock_waiter* lock_tail = nullptr;
-  bool closing = false;        // close() or ~file() has begun: no new operation starts
-  bool final_flush = false;    // ...except the closer's own flush
-  bool closer_active = false;  // a tasklet is inside close_file()
-  op_group group;              // every read, write and fsync in flight on fd
+  bool closing = false;                  // close() or ~file() has begun: no new operation starts
+  bool final_flush = false;              // ...except the closer's own flush
+  bool closer_active = false;            // a tasklet is inside close_file()
+  lock_waiter* close_waiters = nullptr;  // other closers waiting for it (await_closer())
+  op_group group;                        // every read, write and fsync in flight on fd
 
   // refs: the file handle's reference plus one per call in progress (a call never touches a
   // freed impl, whatever happens to the handle meanwhile). Thread-confined, so not atomic.
@@ -744,7 +746,19 @@ close_result close_file(file_impl& f, bool from_destructor) {
   f.closer_active = true;
   struct end_closer {
     file_impl& f;
-    ~end_closer() { f.closer_active = f.final_flush = false; }
+    ~end_closer() {
+      f.closer_active = f.final_flush = false;
+      // Wake the tasklets that called close() meanwhile: they finish the job if we did not.
+      for (lock_waiter* w = std::exchange(f.close_waiters, nullptr); w;) {
+        lock_waiter* next = w->next;
+        w->done = true;
+        try {
+          w->sig.deliver(0);
+        } catch (...) {
+        }
+        w = next;
+      }
+    }
   } ec{f};
   cancel_group(f.group);
   wake_lock_waiters(f);
@@ -794,6 +808,30 @@ close_result close_file(file_impl& f, bool from_destructor) {
   return res;
 }
 
+// await_closer(f): another tasklet is inside close_file(): wait until it is out. It may have been
+// killed before the descriptor was closed; the caller then closes it (a second close() must not
+// report success while the buffered data is still unwritten: io_file_fuzz, close-while-closing).
+void await_closer(file_impl& f) {
+  while (f.closer_active) {
+    lock_waiter w;
+    w.next = f.close_waiters;
+    f.close_waiters = &w;
+    try {
+      while (!w.done) w.sig.wait_step();
+    } catch (...) {
+      if (!w.done) {
+        for (lock_waiter** p = &f.close_waiters; *p; p = &(*p)->next) {
+          if (*p == &w) {
+            *p = w.next;
+            break;
+          }
+        }
+      }
+      throw;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -813,7 +851,7 @@ file& file::operator=(file&& o) noexcept {
 file::~file() {
   if (!impl_) return;
   file_impl& f = *impl_;
-  if (f.fd < 0 || f.closer_active) return;  // closed, or another tasklet is closing it
+  if (f.fd < 0) return;
   if (f.owner != std::this_thread::get_id()) {
     // Its operations belong to another thread's poller: nothing may be waited for here. The
     // descriptor is closed; what was buffered is reported lost.
@@ -831,7 +869,20 @@ file::~file() {
     f.closing = true;
     return;
   }
-  const detail::close_result r = detail::close_file(f, /*from_destructor=*/true);
+  detail::close_result r;
+  if (f.closer_active) {
+    detail::hold h(f);
+    try {
+      detail::await_closer(f);
+    } catch (...) {
+      r.interrupted = std::current_exception();
+    }
+  }
+  if (f.fd >= 0 && !f.closer_active) {
+    detail::close_result c = detail::close_file(f, /*from_destructor=*/true);
+    r.flush_error = c.flush_error;
+    if (!r.interrupted) r.interrupted = c.interrupted;
+  }
   if (r.flush_error) {
     try {
       std::rethrow_exception(r.flush_error);
@@ -1099,7 +1150,9 @@ void file::fsync() {
 void file::close() {
   if (!impl_) return;
   file_impl& f = live("close");
-  if (f.fd < 0 || f.closer_active) return;  // closed, or being closed by another tasklet
+  detail::hold h(f);
+  detail::await_closer(f);  // another tasklet is closing it: wait, then finish if it did not
+  if (f.fd < 0) return;
   const detail::close_result r = detail::close_file(f, /*from_destructor=*/false);
   if (r.interrupted) std::rethrow_exception(r.interrupted);
   if (r.flush_error) std::rethrow_exception(r.flush_error);

@@ -347,6 +347,38 @@ BOOST_AUTO_TEST_CASE(close_with_waiters_wakes_them_closed) {
                         [](const auto& e) { return e.code().value() == EBADF; });
 }
 
+// Found by io_file_fuzz (fuzz/regressions/close-while-closing): a second close() returned
+// success at once while the first closer, killed before its flush was done, left the buffered
+// data unwritten. It now waits for the first closer and finishes the close itself.
+BOOST_AUTO_TEST_CASE(second_close_finishes_what_a_killed_closer_left) {
+  fifo ff("close-twice");
+  io::file f = io::open(ff.p, "r+", 256 * 1024);
+  const std::string data(100 * 1024, 'c');
+  BOOST_TEST(f.write(data) == data.size());  // buffered: more than the pipe holds
+  tasklet a([&] { f.close(); });
+  bool b_done = false;
+  tasklet b([&] {
+    f.close();
+    b_done = true;
+  });
+  a();
+  b();
+  const auto passes = io::get_poll_stats().backend_passes;
+  BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes + 1; }));
+  BOOST_REQUIRE(a.blocked() && b.blocked());  // a in its flush (pipe full), b waiting for a
+  BOOST_TEST(!b_done);
+  a.kill();
+  std::size_t drained = 0;
+  BOOST_REQUIRE(wait_until([&] {
+    drained += ff.drain().size();
+    return !b.alive();
+  }));
+  drained += ff.drain().size();
+  BOOST_TEST(b_done);
+  BOOST_TEST(f.closed());
+  BOOST_TEST(drained == data.size());
+}
+
 // Defect 7: a tasklet that wrote a line to a buffered file and is blocked when its thread ends
 // leaves the line on disk, and nothing terminates.
 BOOST_AUTO_TEST_CASE(thread_end_flushes_a_blocked_tasklets_buffered_file) {
