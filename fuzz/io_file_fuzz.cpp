@@ -753,7 +753,7 @@ void add(std::vector<W>& v, W w) {
 
 // successors: every state the rules allow after op on a state of S, given what the call did.
 std::vector<W> successors(const std::vector<W>& S, const Slot& s, bool partner_closes,
-                          std::vector<std::string>& why) {
+                          std::vector<std::string>* why) {
   const OpSpec& o = *s.op;
   std::vector<W> next;
   const bool killed = s.out == "exit";
@@ -785,7 +785,8 @@ std::vector<W> successors(const std::vector<W>& S, const Slot& s, bool partner_c
       }
       const bool ok = res.rfind("fs:", 0) != 0;
       if (res == s.out && !(ok && !s.errors.empty())) add(next, w);
-      if (res != s.out) why.push_back("model: " + esc(res, 200) + " from " + state_text(w0));
+      if (why && res != s.out)
+        why->push_back("model: " + esc(res, 200) + " from " + state_text(w0));
     }
     if (s.out == "norun") add(next, w0);
     if (!stopped) continue;
@@ -837,13 +838,15 @@ void check_step(Real& R, const Step& st, std::vector<W>& S) {
       fail(R, "a tasklet that nobody killed got tasklet_exit", before, {});
     if (s.out.rfind("other:", 0) == 0) fail(R, "not a filesystem_error: " + s.out, before, {});
     const bool partner_closes = st.ops.size() == 2 && st.ops[1 - i].op == CLOSE;
-    S = successors(S, s, partner_closes, why);
-    if (S.empty()) {
+    std::vector<W> next = successors(S, s, partner_closes, nullptr);
+    if (next.empty()) {
+      successors(S, s, partner_closes, &why);  // again, saying why
       fail(R,
            "op " + std::to_string(i) + " (" + op_text(st.ops[i]) + "): outcome " + esc(s.out, 200) +
                " allowed by no model state",
            before, why);
     }
+    S = std::move(next);
   }
   // Observe the file.
   const std::string disk = read_disk(R.path);
@@ -868,13 +871,20 @@ void check_step(Real& R, const Step& st, std::vector<W>& S) {
   S = std::move(kept);
 }
 
-// The scratch directory of this process, removed at exit.
+// The scratch directory of this process, removed at exit: in STACKLESS_FUZZ_DIR, else on tmpfs
+// (/dev/shm) when there is one (truncating a file on a disk with discard costs milliseconds),
+// else in the temporary directory.
+std::filesystem::path scratch_parent() {
+  if (const char* d = std::getenv("STACKLESS_FUZZ_DIR")) return d;
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec)) return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
+
 struct Scratch {
   std::filesystem::path dir, file;
   Scratch()
-      : dir(std::filesystem::temp_directory_path() /
-            ("io_file_fuzz." + std::to_string(::getpid()))),
-        file(dir / "f") {
+      : dir(scratch_parent() / ("io_file_fuzz." + std::to_string(::getpid()))), file(dir / "f") {
     std::filesystem::create_directories(dir);
   }
   ~Scratch() {
