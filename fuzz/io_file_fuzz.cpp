@@ -804,7 +804,7 @@ void run_step(Real& R, const Step& st) {
   if (R.fifo && any_alive(R, n)) {
     // A read of a FIFO may wait for bytes nobody will write (the model knows which): after a
     // while it is killed, which must give its bytes back.
-    for (int i = 0; i < 200 && any_alive(R, n); ++i) stackless::schedule();
+    for (int i = 0; i < 32 && any_alive(R, n); ++i) stackless::schedule();
     for (std::size_t i = 0; i < n; ++i) kill_slot(R.slots[i]);
   }
   for (int i = 0; i < 1000 && any_alive(R, n); ++i) stackless::run();
@@ -887,7 +887,7 @@ std::vector<W> successors(const std::vector<W>& S, const Slot& s, bool partner_c
   return next;
 }
 
-constexpr std::size_t kMaxStates = 256;
+constexpr std::size_t kMaxStates = 64;
 
 // check_step: checks the step's outcomes and the file against the model states S and advances
 // them. Returns false when the input should end here (see below).
