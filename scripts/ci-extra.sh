@@ -6,7 +6,8 @@
 #               registered with valgrind when valgrind/valgrind.h is present at build time)
 #   tsan      - the tsan preset (build/tsan), all tests: the thread-pool I/O backend crosses
 #               threads
-#   fuzz      - the libFuzzer target for FUZZ_SECONDS (default 60) (scripts/fuzz.sh)
+#   fuzz      - the libFuzzer targets for FUZZ_SECONDS in all (default 60): the channel fuzzer
+#               half, io_file_fuzz a quarter per I/O backend (scripts/fuzz.sh)
 #   gdb       - the gdb script tests (live and core file) of build/default
 #   windows   - the MinGW-w64 cross build (build/mingw) and its tests under Wine
 #               (scripts/windows.sh, docs/windows.md)
