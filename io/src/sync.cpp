@@ -137,6 +137,33 @@ bool sync_core::wait(sync_waiter& w, sync_clock::time_point deadline) {
   return true;
 }
 
+bool with_timeout(sync_clock::time_point deadline, void (*op)(void*), void* ctx) {
+  tasklet timer;
+  if (deadline != no_deadline) timer = start_timer(deadline, ctx);
+  try {
+    op(ctx);
+  } catch (const timeout_signal& s) {
+    stop_timer(timer);
+    if (s.token != ctx) throw;
+    return false;
+  } catch (...) {
+    stop_timer(timer);
+    throw;
+  }
+  stop_timer(timer);
+  return true;
+}
+
+bool is_timeout_signal(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const timeout_signal&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 // ---- counting_sem ---------------------------------------------------------------------------
 bool counting_sem::acquire_until(sync_clock::time_point deadline) {
   core_guard g(*core_);

@@ -589,4 +589,84 @@ class queue {
   std::size_t unfinished_ = 0;
 };
 
+// ---- timed channel operations ---------------------------------------------------------------
+// receive_for(ch, d) / receive_until(ch, t): ch.receive(), but give up at the deadline and
+// return an empty optional; the channel's balance is then exactly as before the call.
+// send_for(ch, v, d) / send_until(ch, v, t): ch.send(v), or false when no receiver took v in time
+// (v was not delivered). receive_or_throw / send_or_throw raise timeout_error instead
+// (stacklesslib's util.channel_wait and WaitTimeoutError). A zero timeout (or a past deadline)
+// completes only with a partner that is already waiting. Preference, close and send_exception
+// behave as for the untimed operations. (Free functions, not members: timers live in the io
+// layer, which the channel layer does not see.)
+namespace detail {
+// with_timeout(deadline, op, ctx): runs op(ctx), a blocking channel operation, with a timer that
+// throws the timeout signal into this tasklet if it is still blocked at the deadline. Returns
+// false when the signal ended op; op's own exceptions propagate.
+bool with_timeout(sync_clock::time_point deadline, void (*op)(void*), void* ctx);
+// is_timeout_signal(e): e is the timeout signal (the operation absorbs it when already done).
+bool is_timeout_signal(std::exception_ptr e) noexcept;
+}  // namespace detail
+
+template <class T>
+std::optional<T> receive_until(channel<T>& ch, detail::sync_clock::time_point deadline) {
+  std::optional<T> out;
+  if (deadline != detail::no_deadline && deadline <= detail::sync_clock::now() && ch.balance() <= 0)
+    return out;  // nothing waits to be received: don't start a timer
+  struct ctx_t {
+    channel<T>* ch;
+    std::optional<T>* out;
+  } ctx{&ch, &out};
+  detail::with_timeout(
+      deadline,
+      [](void* p) {
+        auto* c = static_cast<ctx_t*>(p);
+        c->ch->receive_into(*c->out, &detail::is_timeout_signal);
+      },
+      &ctx);
+  return out;
+}
+template <class T, class Clock, class Dur>
+std::optional<T> receive_until(channel<T>& ch, const std::chrono::time_point<Clock, Dur>& t) {
+  return receive_until(ch, detail::to_steady(t));
+}
+template <class T, class Rep, class Period>
+std::optional<T> receive_for(channel<T>& ch, std::chrono::duration<Rep, Period> d) {
+  return receive_until(ch, detail::deadline_after(d));
+}
+template <class T, class Rep, class Period>
+T receive_or_throw(channel<T>& ch, std::chrono::duration<Rep, Period> d) {
+  auto v = receive_for(ch, d);
+  if (!v) throw timeout_error("channel receive timed out");
+  return std::move(*v);
+}
+
+template <class T>
+bool send_until(channel<T>& ch, T v, detail::sync_clock::time_point deadline) {
+  if (deadline != detail::no_deadline && deadline <= detail::sync_clock::now() && ch.balance() >= 0)
+    return false;  // no receiver waits
+  struct ctx_t {
+    channel<T>* ch;
+    T* v;
+  } ctx{&ch, &v};
+  return detail::with_timeout(
+      deadline,
+      [](void* p) {
+        auto* c = static_cast<ctx_t*>(p);
+        c->ch->send_into(*c->v, &detail::is_timeout_signal);
+      },
+      &ctx);
+}
+template <class T, class Clock, class Dur>
+bool send_until(channel<T>& ch, T v, const std::chrono::time_point<Clock, Dur>& t) {
+  return send_until(ch, std::move(v), detail::to_steady(t));
+}
+template <class T, class Rep, class Period>
+bool send_for(channel<T>& ch, T v, std::chrono::duration<Rep, Period> d) {
+  return send_until(ch, std::move(v), detail::deadline_after(d));
+}
+template <class T, class Rep, class Period>
+void send_or_throw(channel<T>& ch, T v, std::chrono::duration<Rep, Period> d) {
+  if (!send_for(ch, std::move(v), d)) throw timeout_error("channel send timed out");
+}
+
 }  // namespace stackless
