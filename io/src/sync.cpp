@@ -25,7 +25,7 @@ struct timeout_signal {
 };
 
 bool expired(sync_clock::time_point deadline) {
-  return deadline != no_deadline && deadline <= sync_clock::now();
+  return deadline != no_deadline && deadline <= stackless::now();
 }
 
 // start_timer(deadline, token): a helper tasklet that sleeps until the deadline and then throws

@@ -34,6 +34,7 @@
 #include <utility>
 
 #include "stackless/channel.hpp"
+#include "stackless/io/sleep.hpp"
 #include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
 
@@ -61,7 +62,7 @@ inline constexpr sync_clock::time_point no_deadline = sync_clock::time_point::ma
 // deadline_after(d): now + d, saturating (a huge d means no deadline); d <= 0 means "now".
 template <class Rep, class Period>
 sync_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-  const auto now = sync_clock::now();
+  const auto now = stackless::now();
   if (d <= d.zero()) return now;
   // Compare in long double seconds: a duration<double> or a huge count must not overflow.
   const long double want = std::chrono::duration<long double>(d).count();
@@ -340,7 +341,7 @@ class condition {
   bool wait_until_pred(Lockable& lk, detail::sync_clock::time_point deadline, Pred pred) {
     bool r = pred();
     while (!r) {
-      if (detail::sync_clock::now() >= deadline) break;
+      if (stackless::now() >= deadline) break;
       wait_impl(lk, deadline);
       r = pred();
     }
@@ -508,7 +509,7 @@ class queue {
   bool join_until(detail::sync_clock::time_point deadline) {
     detail::core_guard g(*core_);
     if (unfinished_ == 0) return true;
-    if (deadline <= detail::sync_clock::now()) return false;
+    if (deadline <= stackless::now()) return false;
     detail::sync_waiter w;
     w.which = kJoiners;
     g.dismiss();
@@ -529,7 +530,7 @@ class queue {
       ++unfinished_;
       return true;
     }
-    if (deadline <= detail::sync_clock::now()) return false;
+    if (deadline <= stackless::now()) return false;
     detail::sync_waiter w;
     w.which = kPutters;
     w.data = &v;
@@ -547,7 +548,7 @@ class queue {
       admit_putter();
       return out;
     }
-    if (deadline <= detail::sync_clock::now()) return out;
+    if (deadline <= stackless::now()) return out;
     detail::sync_waiter w;
     w.which = kGetters;
     w.data = &out;
@@ -610,7 +611,7 @@ bool is_timeout_signal(std::exception_ptr e) noexcept;
 template <class T>
 std::optional<T> receive_until(channel<T>& ch, detail::sync_clock::time_point deadline) {
   std::optional<T> out;
-  if (deadline != detail::no_deadline && deadline <= detail::sync_clock::now() && ch.balance() <= 0)
+  if (deadline != detail::no_deadline && deadline <= stackless::now() && ch.balance() <= 0)
     return out;  // nothing waits to be received: don't start a timer
   struct ctx_t {
     channel<T>* ch;
@@ -642,7 +643,7 @@ T receive_or_throw(channel<T>& ch, std::chrono::duration<Rep, Period> d) {
 
 template <class T>
 bool send_until(channel<T>& ch, T v, detail::sync_clock::time_point deadline) {
-  if (deadline != detail::no_deadline && deadline <= detail::sync_clock::now() && ch.balance() >= 0)
+  if (deadline != detail::no_deadline && deadline <= stackless::now() && ch.balance() >= 0)
     return false;  // no receiver waits
   struct ctx_t {
     channel<T>* ch;

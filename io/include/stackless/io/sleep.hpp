@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 
 namespace stackless {
 
@@ -13,11 +14,45 @@ namespace stackless {
 // exception propagates. Throws block_trap_error when the tasklet refuses to block.
 void sleep_until(std::chrono::steady_clock::time_point deadline);
 
-// sleep(d): sleep_until(now + d).
+// now(): the calling thread's time, which sleep_until, every timeout and every deadline of this
+// library use: std::chrono::steady_clock::now(), or the virtual time while a virtual_time scope
+// is active on this thread.
+std::chrono::steady_clock::time_point now() noexcept;
+
+// sleep(d): sleep_until(now() + d).
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-  sleep_until(std::chrono::steady_clock::now() +
-              std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+  sleep_until(now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d));
 }
+
+// virtual_time: while one is alive, this thread's scheduler runs on a virtual clock (Go's
+// testing/synctest, Trio's MockClock(autojump_threshold=0)). It starts at the real steady time
+// and stands still while anything runs; whenever every tasklet of the thread is blocked and only
+// timers are pending, it jumps at once to the earliest deadline and fires that timer. A test of a
+// one-hour timeout thus takes microseconds and is deterministic. I/O in flight counts as
+// activity: the clock waits for it instead of jumping. Other threads keep real time.
+// Constructing one throws std::logic_error when one is already active on this thread or when
+// timers or I/O are pending here (their real deadlines would mix with virtual ones).
+class virtual_time {
+ public:
+  virtual_time();
+  ~virtual_time();
+  virtual_time(const virtual_time&) = delete;
+  virtual_time& operator=(const virtual_time&) = delete;
+  // advance(d): moves the clock forward by d (d >= 0, else std::invalid_argument); timers now
+  // due fire when the poll tasklet next runs.
+  void advance(std::chrono::steady_clock::duration d);
+  // elapsed(): virtual time since the scope began.
+  std::chrono::steady_clock::duration elapsed() const noexcept;
+  // jumps(): how many times the clock jumped to a deadline by itself.
+  std::size_t jumps() const noexcept;
+  static bool active() noexcept;
+};
+
+namespace io::detail {
+// For the poller: the virtual clock's state on this thread, and the jump to the next deadline.
+bool virtual_time_active() noexcept;
+void virtual_advance_to(std::chrono::steady_clock::time_point t) noexcept;
+}  // namespace io::detail
 
 }  // namespace stackless
