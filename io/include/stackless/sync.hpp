@@ -29,6 +29,7 @@
 #include <deque>
 #include <exception>
 #include <limits>
+#include <mutex>  // std::lock_guard, std::unique_lock and std::scoped_lock, for the users of lock
 #include <optional>
 #include <stdexcept>
 #include <utility>
