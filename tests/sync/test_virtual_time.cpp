@@ -79,6 +79,69 @@ STACKLESS_VIRTUAL_TIME_TEST_CASE(lock_timeouts_exact) {
   l.unlock();
 }
 
+// stacklesslib-semantics §6.6: a timeout and a release due at the same instant. Equal deadlines
+// fire in the order they were armed. Release first: the lock is handed to the waiter, whose
+// timer then finds it no longer blocked, and the wait succeeds. Timer first: the waiter gives
+// up, and the release then leaves the lock free (no lost permit either way).
+STACKLESS_VIRTUAL_TIME_TEST_CASE(timeout_and_release_at_the_same_instant) {
+  lock l;
+  const auto t0 = stackless::now();
+  tasklet([&] {
+    l.lock();
+    stackless::sleep(5s);  // armed before the waiter's timer
+    l.unlock();
+  })();
+  schedule();
+  BOOST_TEST(l.try_lock_for(5s));
+  BOOST_TEST((since(t0) == 5s));
+  l.unlock();
+
+  bool got = true;
+  l.lock();
+  tasklet([&] { got = l.try_lock_for(5s); })();
+  schedule();  // the waiter blocks; its timer helper is queued
+  schedule();  // the helper arms its timer, before ours
+  stackless::sleep(5s);
+  l.unlock();
+  stackless::sleep(1s);
+  BOOST_TEST(!got);
+  BOOST_TEST(!l.locked());
+  BOOST_TEST(l.waiting() == 0u);
+}
+
+// The same for a condition: a notify at the instant of the timeout is not lost when it came
+// first, and not stolen by the timed-out waiter when the timeout came first.
+STACKLESS_VIRTUAL_TIME_TEST_CASE(timeout_and_notify_at_the_same_instant) {
+  lock l;
+  condition c;
+  tasklet([&] {
+    stackless::sleep(5s);
+    c.notify_one();
+  })();
+  schedule();
+  {
+    std::unique_lock g(l);
+    BOOST_TEST(c.wait_for(g, 5s));  // notified, though its timer was due too
+  }
+  int woke = 0;
+  bool first = true;
+  tasklet([&] {
+    std::unique_lock g(l);
+    first = c.wait_for(g, 5s);  // times out (its timer is armed first)
+  })();
+  tasklet([&] {
+    std::unique_lock g(l);
+    if (c.wait_for(g, 1h)) ++woke;
+  })();
+  schedule();  // both wait; their timer helpers are queued
+  schedule();  // the helpers arm their timers, before ours
+  stackless::sleep(5s);
+  c.notify_one();  // reaches the second waiter
+  stackless::sleep(1s);
+  BOOST_TEST(!first);
+  BOOST_TEST(woke == 1);
+}
+
 // The fixture's rules, checked by calling its engine directly (so the failure is observed, not
 // suffered): a deadlocked body, a body that raises, a body that leaks a tasklet.
 BOOST_AUTO_TEST_CASE(fixture_reports_deadlock) {
