@@ -861,11 +861,6 @@ std::vector<W> successors(const std::vector<W>& S, const Slot& s, bool partner_c
         why->push_back("model: " + esc(res, 200) + " from " + state_text(w0));
     }
     if (s.out == "norun") add(next, w0);
-    // close() while another tasklet's close() is in progress returns at once, doing nothing
-    // (file.cpp: "being closed by another tasklet"), even though that close may still be killed
-    // and leave the data buffered. Accepted here as the library behaves today; see
-    // fuzz/regressions/README.md (close-while-closing).
-    if (o.op == CLOSE && partner_closes && queued && s.out == "ok") add(next, w0);
     if (!stopped) continue;
     if (queued) add(next, w0);  // killed while queued on the lock
     if (queued && o.op == CLOSE && w0.st == FSt::open && killed) {

@@ -123,6 +123,8 @@ tasklet_impl* channel_core::begin(int dir) {
 
 void channel_core::hand_off(tasklet_impl* partner, int dir) {
   assert(partner == waiters_.head);
+  // A sender's operation is complete once a receiver took its value (read by send_into).
+  if (dir < 0) static_cast<send_slot*>(wait_slot(partner))->done = true;
   waiters_.pop_front();
   balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
   if (!same_thread(partner)) [[unlikely]] {

@@ -347,7 +347,7 @@ class poller {
   }
 
   void fire_timers(long result, bool all) {
-    const auto now = clock::now();
+    const auto now = stackless::now();  // virtual time when active
     while (!timers_.empty() && (all || timers_.begin()->first <= now)) {
       timer* t = timers_.begin()->second;
       timers_.erase(timers_.begin());
@@ -394,6 +394,8 @@ class poller {
       if (undelivered_) backend_pass(std::chrono::nanoseconds(0));
     } else if (timers_.empty()) {
       backend_pass(std::nullopt);
+    } else if (virtual_time_active()) {
+      virtual_idle();
     } else {
       // Saturated: a deadline years away (time_point::max()) waits a day at a time; a wait that
       // long must not overflow the backend's own clock arithmetic (condition_variable::wait_for).
@@ -412,6 +414,16 @@ class poller {
       deliver();
     }
     if (others) schedule();
+  }
+
+  // ---- virtual time (issue 16) ----
+  // Every tasklet is blocked and timers are pending: I/O in flight is activity (wait for it);
+  // otherwise the clock jumps to the earliest deadline, which fire_timers() then fires.
+  void virtual_idle() {
+    if (undelivered_)
+      backend_pass(std::nullopt);
+    else
+      virtual_advance_to(timers_.begin()->first);
   }
 
   static void wake_backend(void* self) { static_cast<poller*>(self)->be_->wake(); }
@@ -633,7 +645,7 @@ std::size_t pending_operations() noexcept {
 
 namespace stackless {
 void sleep_until(std::chrono::steady_clock::time_point deadline) {
-  if (deadline <= std::chrono::steady_clock::now()) {
+  if (deadline <= stackless::now()) {
     schedule();
     return;
   }

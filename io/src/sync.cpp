@@ -25,7 +25,7 @@ struct timeout_signal {
 };
 
 bool expired(sync_clock::time_point deadline) {
-  return deadline != no_deadline && deadline <= sync_clock::now();
+  return deadline != no_deadline && deadline <= stackless::now();
 }
 
 // start_timer(deadline, token): a helper tasklet that sleeps until the deadline and then throws
@@ -135,6 +135,33 @@ bool sync_core::wait(sync_waiter& w, sync_clock::time_point deadline) {
   stop_timer(timer);
   if (w.error) std::rethrow_exception(w.error);
   return true;
+}
+
+bool with_timeout(sync_clock::time_point deadline, void (*op)(void*), void* ctx) {
+  tasklet timer;
+  if (deadline != no_deadline) timer = start_timer(deadline, ctx);
+  try {
+    op(ctx);
+  } catch (const timeout_signal& s) {
+    stop_timer(timer);
+    if (s.token != ctx) throw;
+    return false;
+  } catch (...) {
+    stop_timer(timer);
+    throw;
+  }
+  stop_timer(timer);
+  return true;
+}
+
+bool is_timeout_signal(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const timeout_signal&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 // ---- counting_sem ---------------------------------------------------------------------------

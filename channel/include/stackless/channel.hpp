@@ -49,6 +49,7 @@ namespace detail {
 struct send_slot {
   void* value = nullptr;     // T* for channel<T>; unused for channel<void>
   std::exception_ptr error;  // set for send_exception / send_throw
+  bool done = false;         // a receiver took it (set by hand_off)
 };
 struct recv_slot {
   void* storage = nullptr;  // std::optional<T>* for channel<T>
@@ -200,7 +201,7 @@ class channel : public channel_base {
       core_->hand_off(r, +1);
       return;
     }
-    detail::send_slot s{&v, nullptr};
+    detail::send_slot s{&v, nullptr, false};
     core_->block(+1, &s);
   }
 
@@ -261,6 +262,48 @@ class channel : public channel_base {
   }
   // send_throw(e): forwards an existing exception (as caught with std::current_exception()).
   void send_throw(std::exception_ptr e) { send_error(std::move(e)); }
+
+  // For the timed operations of <stackless/sync.hpp>, which interrupt a blocked operation by
+  // throwing into it. A partner on another thread may complete the operation just before the
+  // interruption reaches the tasklet; absorb(e) is then asked whether the completed operation
+  // wins (true: the interruption e is dropped) or e propagates (a kill: as for receive()).
+  // receive_into(out, absorb): receive() into out (a value sent with send_exception is thrown).
+  void receive_into(std::optional<T>& out, bool (*absorb)(std::exception_ptr)) {
+    detail::tasklet_impl* s = core_->begin(-1);
+    if (s) {
+      take_from(s, out);
+      return;
+    }
+    detail::recv_slot r{&out, nullptr, false};
+    try {
+      core_->block(-1, &r);
+    } catch (...) {
+      if (!r.done || !absorb(std::current_exception())) throw;
+    }
+    if (r.error) std::rethrow_exception(r.error);
+  }
+  // send_into(v, absorb): send(v), same rule.
+  void send_into(T& v, bool (*absorb)(std::exception_ptr)) {
+    detail::tasklet_impl* r = core_->begin(+1);
+    if (r) {
+      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      try {
+        static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
+      } catch (...) {
+        core_->abort_op();
+        throw;
+      }
+      slot->done = true;
+      core_->hand_off(r, +1);
+      return;
+    }
+    detail::send_slot s{&v, nullptr, false};
+    try {
+      core_->block(+1, &s);
+    } catch (...) {
+      if (!s.done || !absorb(std::current_exception())) throw;
+    }
+  }
 
   // send_sequence(range): sends every element in order; returns how many were sent. An owning
   // container passed as an rvalue gives up its elements (moved, so move-only T works); an lvalue
@@ -340,7 +383,7 @@ class channel : public channel_base {
       core_->hand_off(r, +1);
       return;
     }
-    detail::send_slot s{nullptr, std::move(e)};
+    detail::send_slot s{nullptr, std::move(e), false};
     core_->block(+1, &s);
   }
 
@@ -377,7 +420,7 @@ class channel<void> : public channel_base {
       core_->hand_off(r, +1);
       return;
     }
-    detail::send_slot s{nullptr, nullptr};
+    detail::send_slot s{nullptr, nullptr, false};
     core_->block(+1, &s);
   }
   void receive() {
@@ -410,7 +453,7 @@ class channel<void> : public channel_base {
       core_->hand_off(r, +1);
       return;
     }
-    detail::send_slot s{nullptr, std::move(e)};
+    detail::send_slot s{nullptr, std::move(e), false};
     core_->block(+1, &s);
   }
 };

@@ -29,11 +29,13 @@
 #include <deque>
 #include <exception>
 #include <limits>
+#include <mutex>  // std::lock_guard, std::unique_lock and std::scoped_lock, for the users of lock
 #include <optional>
 #include <stdexcept>
 #include <utility>
 
 #include "stackless/channel.hpp"
+#include "stackless/io/sleep.hpp"
 #include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
 
@@ -61,7 +63,7 @@ inline constexpr sync_clock::time_point no_deadline = sync_clock::time_point::ma
 // deadline_after(d): now + d, saturating (a huge d means no deadline); d <= 0 means "now".
 template <class Rep, class Period>
 sync_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-  const auto now = sync_clock::now();
+  const auto now = stackless::now();
   if (d <= d.zero()) return now;
   // Compare in long double seconds: a duration<double> or a huge count must not overflow.
   const long double want = std::chrono::duration<long double>(d).count();
@@ -340,7 +342,7 @@ class condition {
   bool wait_until_pred(Lockable& lk, detail::sync_clock::time_point deadline, Pred pred) {
     bool r = pred();
     while (!r) {
-      if (detail::sync_clock::now() >= deadline) break;
+      if (stackless::now() >= deadline) break;
       wait_impl(lk, deadline);
       r = pred();
     }
@@ -508,7 +510,7 @@ class queue {
   bool join_until(detail::sync_clock::time_point deadline) {
     detail::core_guard g(*core_);
     if (unfinished_ == 0) return true;
-    if (deadline <= detail::sync_clock::now()) return false;
+    if (deadline <= stackless::now()) return false;
     detail::sync_waiter w;
     w.which = kJoiners;
     g.dismiss();
@@ -529,7 +531,7 @@ class queue {
       ++unfinished_;
       return true;
     }
-    if (deadline <= detail::sync_clock::now()) return false;
+    if (deadline <= stackless::now()) return false;
     detail::sync_waiter w;
     w.which = kPutters;
     w.data = &v;
@@ -547,7 +549,7 @@ class queue {
       admit_putter();
       return out;
     }
-    if (deadline <= detail::sync_clock::now()) return out;
+    if (deadline <= stackless::now()) return out;
     detail::sync_waiter w;
     w.which = kGetters;
     w.data = &out;
@@ -588,5 +590,85 @@ class queue {
   std::deque<T> items_;
   std::size_t unfinished_ = 0;
 };
+
+// ---- timed channel operations ---------------------------------------------------------------
+// receive_for(ch, d) / receive_until(ch, t): ch.receive(), but give up at the deadline and
+// return an empty optional; the channel's balance is then exactly as before the call.
+// send_for(ch, v, d) / send_until(ch, v, t): ch.send(v), or false when no receiver took v in time
+// (v was not delivered). receive_or_throw / send_or_throw raise timeout_error instead
+// (stacklesslib's util.channel_wait and WaitTimeoutError). A zero timeout (or a past deadline)
+// completes only with a partner that is already waiting. Preference, close and send_exception
+// behave as for the untimed operations. (Free functions, not members: timers live in the io
+// layer, which the channel layer does not see.)
+namespace detail {
+// with_timeout(deadline, op, ctx): runs op(ctx), a blocking channel operation, with a timer that
+// throws the timeout signal into this tasklet if it is still blocked at the deadline. Returns
+// false when the signal ended op; op's own exceptions propagate.
+bool with_timeout(sync_clock::time_point deadline, void (*op)(void*), void* ctx);
+// is_timeout_signal(e): e is the timeout signal (the operation absorbs it when already done).
+bool is_timeout_signal(std::exception_ptr e) noexcept;
+}  // namespace detail
+
+template <class T>
+std::optional<T> receive_until(channel<T>& ch, detail::sync_clock::time_point deadline) {
+  std::optional<T> out;
+  if (deadline != detail::no_deadline && deadline <= stackless::now() && ch.balance() <= 0)
+    return out;  // nothing waits to be received: don't start a timer
+  struct ctx_t {
+    channel<T>* ch;
+    std::optional<T>* out;
+  } ctx{&ch, &out};
+  detail::with_timeout(
+      deadline,
+      [](void* p) {
+        auto* c = static_cast<ctx_t*>(p);
+        c->ch->receive_into(*c->out, &detail::is_timeout_signal);
+      },
+      &ctx);
+  return out;
+}
+template <class T, class Clock, class Dur>
+std::optional<T> receive_until(channel<T>& ch, const std::chrono::time_point<Clock, Dur>& t) {
+  return receive_until(ch, detail::to_steady(t));
+}
+template <class T, class Rep, class Period>
+std::optional<T> receive_for(channel<T>& ch, std::chrono::duration<Rep, Period> d) {
+  return receive_until(ch, detail::deadline_after(d));
+}
+template <class T, class Rep, class Period>
+T receive_or_throw(channel<T>& ch, std::chrono::duration<Rep, Period> d) {
+  auto v = receive_for(ch, d);
+  if (!v) throw timeout_error("channel receive timed out");
+  return std::move(*v);
+}
+
+template <class T>
+bool send_until(channel<T>& ch, T v, detail::sync_clock::time_point deadline) {
+  if (deadline != detail::no_deadline && deadline <= stackless::now() && ch.balance() >= 0)
+    return false;  // no receiver waits
+  struct ctx_t {
+    channel<T>* ch;
+    T* v;
+  } ctx{&ch, &v};
+  return detail::with_timeout(
+      deadline,
+      [](void* p) {
+        auto* c = static_cast<ctx_t*>(p);
+        c->ch->send_into(*c->v, &detail::is_timeout_signal);
+      },
+      &ctx);
+}
+template <class T, class Clock, class Dur>
+bool send_until(channel<T>& ch, T v, const std::chrono::time_point<Clock, Dur>& t) {
+  return send_until(ch, std::move(v), detail::to_steady(t));
+}
+template <class T, class Rep, class Period>
+bool send_for(channel<T>& ch, T v, std::chrono::duration<Rep, Period> d) {
+  return send_until(ch, std::move(v), detail::deadline_after(d));
+}
+template <class T, class Rep, class Period>
+void send_or_throw(channel<T>& ch, T v, std::chrono::duration<Rep, Period> d) {
+  if (!send_for(ch, std::move(v), d)) throw timeout_error("channel send timed out");
+}
 
 }  // namespace stackless
