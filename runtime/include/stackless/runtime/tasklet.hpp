@@ -101,7 +101,14 @@ class tasklet {
   tasklet& remove();  // take out of the run queue (paused)
   void run();         // run it now; the caller stays runnable (Stackless `t.run()`)
   void switch_to();   // run it now; the caller is paused (Stackless `t.switch()`)
+  // kill(): raises tasklet_exit in the tasklet (pending: the caller goes on; otherwise the
+  // caller goes to the end of the run queue and the target runs now, so tasklets queued between
+  // them run first). The main tasklet can't be killed (tasklet_error): end main by returning.
   void kill(bool pending = false);
+  // join(): waits until the tasklet has ended (returns at once when it is not alive). Other
+  // tasklets run meanwhile; nothing runnable anywhere is a deadlock_error. Only on the tasklet's
+  // own thread; not for main (tasklet_error), nor the caller itself.
+  void join();
   void throw_exception(std::exception_ptr e, bool pending = false);
   template <class E, class... A>
   void raise_exception(A&&... a) {
@@ -113,7 +120,7 @@ class tasklet {
   bool blocked() const noexcept;
   bool scheduled() const noexcept;
   bool is_main() const noexcept;
-  bool is_current() const noexcept;
+  bool is_current() const noexcept;  // the current tasklet of the calling thread
   bool atomic() const noexcept;
   bool set_atomic(bool flag);  // returns the old value
   bool block_trap() const noexcept;
@@ -124,7 +131,8 @@ class tasklet {
   std::uint64_t id() const noexcept;
   std::string name() const;
   tasklet& set_name(std::string name);
-  // Stack size for this tasklet, in bytes; takes effect when the tasklet is next set up.
+  // Stack size for this tasklet, in bytes; takes effect when the tasklet is next set up. For a
+  // tasklet of another thread: the size set with set_stack_size(), or 0 (its thread's default).
   std::size_t stack_size() const noexcept;
   tasklet& set_stack_size(std::size_t bytes);
 
@@ -185,6 +193,14 @@ void schedule();
 // schedule_remove(): yield and leave the run queue (the caller becomes paused); someone must
 // insert() it again. A building block for custom blocking primitives.
 void schedule_remove();
+
+// kill_all(): unwinds every tasklet of this thread except main, as the end of a thread does
+// (docs/semantics.md, "The end of a thread"): all leave the run queue and their channels first,
+// then each is unwound alone, so none runs its normal code again; blocking or switching while
+// unwinding raises tasklet_error. Call it at the end of main while the objects the tasklets use
+// are still alive (Stackless's shutdown). Only from main, outside run(). Re-throws the first
+// exception that escaped an unwinding.
+void kill_all();
 
 tasklet getcurrent();
 tasklet getmain();
