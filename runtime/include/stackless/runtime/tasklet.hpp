@@ -40,19 +40,38 @@ void setup_tasklet(tasklet_impl*, arg_pack_base*);
 class tasklet {
  public:
   tasklet() noexcept = default;
-  // tasklet(f): binds callable f without scheduling it (Stackless `tasklet(func)`).
-  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, tasklet>>>
-  explicit tasklet(F&& f) : tasklet(adopt, detail::new_tasklet()) {
+  // tasklet(f): binds callable f without scheduling it (Stackless `tasklet(func)`). f must be
+  // callable (a function, a pointer to one, an object with operator()): checked at compile time.
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, tasklet> &&
+           detail::tasklet_callable<F>) explicit tasklet(F&& f)
+      : tasklet(adopt, detail::new_tasklet()) {
     bind(std::forward<F>(f));
   }
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, tasklet> &&
+           !detail::tasklet_callable<F>) explicit tasklet(F&&) {
+    static_assert(detail::dependent_false<F>,
+                  "stackless::tasklet(f): f is not callable (a function, a pointer to one, or an "
+                  "object with operator())");
+  }
   // tasklet(f, args...): binds f and its arguments; the tasklet is alive and paused, not
-  // scheduled (Stackless `tasklet(func, args)`); insert() or run() starts it.
+  // scheduled (Stackless `tasklet(func, args)`); insert() or run() starts it. The argument count
+  // and types are checked against f at compile time.
   template <class F, class A0, class... A>
-  tasklet(F&& f, A0&& a0, A&&... a) : tasklet(adopt, detail::new_tasklet()) {
+  requires detail::args_fit<F, A0, A...> tasklet(F&& f, A0&& a0, A&&... a)
+      : tasklet(adopt, detail::new_tasklet()) {
     bind(std::forward<F>(f));
     detail::arg_pack<std::decay_t<A0>, std::decay_t<A>...> pack(std::forward<A0>(a0),
                                                                 std::forward<A>(a)...);
     detail::bind_args(impl_, &pack);
+  }
+  template <class F, class A0, class... A>
+  requires(!detail::args_fit<F, A0, A...>) tasklet(F&&, A0&&, A&&...) {
+    static_assert(detail::dependent_false<F>,
+                  "stackless::tasklet(f, args...): f can't be called with these arguments. "
+                  "(`stackless::tasklet(f)(args...);` as a statement declares a variable named f "
+                  "built from args: write `stackless::tasklet{f}(args...);`)");
   }
 
   tasklet(const tasklet& o) noexcept : impl_(o.impl_) {
@@ -88,7 +107,8 @@ class tasklet {
   // bind(f): (re)binds the callable. Allowed on a tasklet that is not current, not scheduled and
   // has not started running. bind(nullptr) unbinds.
   template <class F>
-  tasklet& bind(F&& f) {
+  requires(std::is_null_pointer_v<std::decay_t<F>> ||
+           detail::tasklet_callable<F>) tasklet& bind(F&& f) {
     if constexpr (std::is_same_v<std::decay_t<F>, std::nullptr_t>) {
       detail::bind_callable(checked(), nullptr);
     } else {
@@ -181,7 +201,7 @@ struct run_budget {
   bool total = false;
   bool soft = false;
 };
-tasklet run(const run_budget& budget);
+[[nodiscard("dropping the interrupted tasklet kills it")]] tasklet run(const run_budget& budget);
 
 // tick(): a check point for run(budget) in long computations that never switch. Cheap when no
 // budget is active.
