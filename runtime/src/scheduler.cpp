@@ -241,14 +241,6 @@ void check_thread(const tasklet_impl* t) {
 }
 
 void throw_trap() {
-  const scheduler* s = tls_sched;
-  if (s && s->unwinding > 0 && s->current->doomed) {
-    const tasklet_impl* t = s->current;
-    throw tasklet_error("tasklet " + std::to_string(t->id) +
-                        (t->name.empty() ? std::string() : " '" + t->name + "'") +
-                        " can't block or switch: it is being unwound by kill_all() or at the "
-                        "end of its thread");
-  }
   throw switch_trap_error("switch_trap");
 }
 
@@ -621,7 +613,13 @@ int unseen_threads() noexcept {
   if (g_base_threads <= 0) return 0;
   int known = 0;
   for (const scheduler* o : g_live) known += (o->thread != g_init_thread);
-  return process_threads() - g_base_threads - known;
+  int n = process_threads() - g_base_threads - known;
+#ifdef STACKLESS_TSAN
+  // TSan starts its background thread with the process's first pthread_create (after this
+  // library's initialisation): not a thread that could ever talk to us.
+  if (n > 0) --n;
+#endif
+  return n;
 }
 
 // Set when this thread gave up while unseen threads existed (for the deadlock message).
@@ -873,13 +871,34 @@ void report_leftovers(scheduler& s, const char* when) {
   }
 }
 
+// unwinding_error(t): what a tasklet gets when it blocked while being unwound and nothing
+// could complete that operation.
+std::exception_ptr unwinding_error(const tasklet_impl* t) {
+  return std::make_exception_ptr(tasklet_error(
+      "tasklet " + std::to_string(t->id) +
+      (t->name.empty() ? std::string() : " '" + t->name + "'") +
+      " blocked while being unwound by kill_all() or at the end of its thread, and nothing "
+      "could complete that operation"));
+}
+
 // unwind_all(s): kills every tasklet of this thread except the caller (and main) such that none
 // of them ever resumes its normal code: first all of them leave the run queue and their wait
-// queues with a kill pending, then each is switched to alone and unwinds, while blocking or
-// switching is refused (throw_trap). Returns the first exception that escaped an unwinding.
+// queues with a kill pending, then each is switched to and unwinds, so the destructors on its
+// stack run. Only doomed tasklets (and ones their unwinding starts, e.g. the I/O poll tasklet
+// that completes a file's last flush) run meanwhile. A tasklet that blocks while unwound and
+// is still blocked when there is nothing else to do gets tasklet_error at that operation.
+// Returns the first exception that escaped an unwinding.
 std::exception_ptr unwind_all(scheduler& s) {
   tasklet_impl* self = s.current;
   std::exception_ptr first;
+  const auto doom = [&](tasklet_impl* t) {
+    // Blocked during its own unwinding (doomed == 2) and not woken: refuse that operation.
+    if (t->doomed && t->started && t->link == link_kind::wait && !t->bomb)
+      t->bomb = unwinding_error(t);
+    t->doomed = true;
+    if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});
+    ensure_unblocked(s, t);  // may take in remote work (which may make victims runnable)
+  };
   // A tasklet that catches the kill and goes on may start another; ten rounds, then give up.
   for (int round = 0; round < 10; ++round) {
     take_remote(s);
@@ -888,34 +907,32 @@ std::exception_ptr unwind_all(scheduler& s) {
       if (t != self && !t->is_main) victims.push_back(tasklet::from_impl(t));
     if (victims.empty()) break;
     std::reverse(victims.begin(), victims.end());  // all_head is the newest: creation order
-    const auto unlink_all = [&] {
+    // 1. Nobody runs normal code any more: all leave the run queue and their wait queues.
+    for (int pass = 0; pass < 2; ++pass) {  // twice: remote work may make some runnable again
       for (auto& v : victims) {
         tasklet_impl* t = v.impl();
         if (!t->alive) continue;
-        t->doomed = true;
-        if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});
-        ensure_unblocked(s, t);  // may take in remote work: hence the second pass below
+        if (pass == 0 || t->link != link_kind::none) doom(t);
         if (t->link == link_kind::ring) ring_unlink(s, t);
       }
-    };
-    unlink_all();
-    unlink_all();
+    }
+    // 2. Each is unwound; whatever its unwinding makes runnable runs before the next one.
     for (auto& v : victims) {
       tasklet_impl* t = v.impl();
       if (!t->alive) continue;
+      if (t->link == link_kind::wait) continue;  // blocked while unwinding: the next round
       if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});  // survived a kill
-      ensure_unblocked(s, t);
       if (t->link == link_kind::ring) ring_unlink(s, t);
       ring_insert_before(s, self->next, t);
-      ++s.trap;
       ++s.unwinding;
-      switch_current(s, t);  // back here when t has ended (or its unwinding was refused)
-      --s.unwinding;
-      --s.trap;
-      // Anything t made runnable meanwhile is doomed too: out of the ring until its turn.
+      switch_current(s, t);
+      // Drive what became runnable meanwhile (all doomed, or started by an unwinding), with a
+      // bound against a tasklet that catches the kill and yields forever.
+      for (int n = 0; self->next != self && n < 100000; ++n) switch_current(s, self->next);
       while (self->next != self) ring_unlink(s, self->next);
+      --s.unwinding;
       try {
-        take_bomb(self);  // an exception that escaped t's unwinding was routed to us
+        take_bomb(self);  // an exception that escaped an unwinding was routed to us
       } catch (...) {
         if (!first) first = std::current_exception();
       }

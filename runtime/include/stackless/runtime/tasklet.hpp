@@ -216,10 +216,11 @@ void schedule_remove();
 
 // kill_all(): unwinds every tasklet of this thread except main, as the end of a thread does
 // (docs/semantics.md, "The end of a thread"): all leave the run queue and their channels first,
-// then each is unwound alone, so none runs its normal code again; blocking or switching while
-// unwinding raises tasklet_error. Call it at the end of main while the objects the tasklets use
-// are still alive (Stackless's shutdown). Only from main, outside run(). Re-throws the first
-// exception that escaped an unwinding.
+// then each is unwound, so none runs its normal code again (only doomed tasklets run meanwhile,
+// and those an unwinding starts, e.g. the I/O poll tasklet completing a file's last flush); an
+// operation that blocks while unwinding and that nothing completes raises tasklet_error. Call it at
+// the end of main while the objects the tasklets use are still alive (Stackless's shutdown). Only
+// from main, outside run(). Re-throws the first exception that escaped an unwinding.
 void kill_all();
 
 tasklet getcurrent();
