@@ -612,8 +612,15 @@ const std::thread::id g_init_thread = std::this_thread::get_id();
 int unseen_threads() noexcept {
   if (g_base_threads <= 0) return 0;
   int known = 0;
-  for (const scheduler* o : g_live) known += (o->thread != g_init_thread);
-  int n = process_threads() - g_base_threads - known;
+  bool init_seen = false;  // the initialising thread (main) is in g_base_threads
+  for (const scheduler* o : g_live) {
+    if (o->thread == g_init_thread)
+      init_seen = true;
+    else
+      ++known;
+  }
+  // main not having used the library yet (a std::thread started first and blocked) is unseen.
+  int n = process_threads() - g_base_threads - known + (init_seen ? 0 : 1);
 #ifdef STACKLESS_TSAN
   // TSan starts its background thread with the process's first pthread_create (after this
   // library's initialisation): not a thread that could ever talk to us.
