@@ -89,7 +89,8 @@ def _describe(s, t, watchdogs):
         return "current", ""
     if link == "wait":
         reason = _enum_name(t["reason"])
-        what = {"channel_send": "sending on", "channel_receive": "receiving on"}.get(reason, reason)
+        what = {"channel_send": "sending on", "channel_receive": "receiving on",
+                "join": "joining"}.get(reason, reason)
         owner = t["owner"]
         try:
             kind = str(owner.dynamic_type.target()).split("::")[-1]

@@ -110,7 +110,10 @@ tasklet_impl* channel_core::begin(int dir) {
   // A switch trap refuses only operations that would really switch (Stackless allows a send with
   // preference 1 to a waiting receiver: the caller just continues). A blocking operation checks
   // the trap in block(), after block_trap and closing, as slp_schedule_task comes last there.
-  if (partner && (schedule_all_ || preference_ == -dir) && same_thread(partner)) {
+  if (partner &&
+      (schedule_all_.load(std::memory_order_relaxed) ||
+       preference_.load(std::memory_order_relaxed) == -dir) &&
+      same_thread(partner)) {
     try {
       throw_if_switch_trapped();
     } catch (...) {
@@ -135,8 +138,8 @@ void channel_core::hand_off(tasklet_impl* partner, int dir) {
     lock_.unlock();
     return;
   }
-  const bool all = schedule_all_;
-  const int pref = preference_;
+  const bool all = schedule_all_.load(std::memory_order_relaxed);
+  const int pref = preference_.load(std::memory_order_relaxed);
   lock_.unlock();
   if (all) [[unlikely]] {
     unpark_append_and_schedule(partner);

@@ -245,6 +245,7 @@ void throw_trap() {
 }
 
 void delete_impl(tasklet_impl* t) noexcept {
+  if (t->joiners) join_state_end(t->joiners);
 #ifdef STACKLESS_TSAN
   if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
 #endif
@@ -357,6 +358,14 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
         // A copy: the callback may remove or replace itself, which must not destroy the
         // closure while it runs (Stackless holds a reference to the hook for the call).
         schedule_callback cb = s.sched_cb;
+        // getcurrent() in the callback is still `from` (Stackless fixed this as a bug: "wrong
+        // stackless.current in schedule callback").
+        struct current_t {
+          scheduler& s;
+          tasklet_impl* to;
+          ~current_t() { s.current = to; }
+        } restore{s, to};
+        s.current = from;
         cb(tasklet::from_impl(from), tasklet::from_impl(to));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "stackless: exception in schedule callback ignored: %s\n", e.what());
@@ -451,13 +460,14 @@ void drop_item(remote_item& it) noexcept {
   if (it.owner_ref) std::exchange(it.owner_ref, nullptr)->release_ref();
 }
 
-// push_remote(target, item): queues item for target's thread and wakes that thread.
-void push_remote(scheduler* target, remote_item&& it) {
+// push_remote(target, item): queues item for target's thread and wakes that thread. Returns
+// false (the item dropped) when that thread has ended.
+bool push_remote(scheduler* target, remote_item&& it) {
   std::unique_lock lk(g_threads_mu);
   if (std::find(g_live.begin(), g_live.end(), target) == g_live.end()) {
     lk.unlock();    // dropping may free a channel, which takes its lock
     drop_item(it);  // that thread has ended; its tasklets are dead
-    return;
+    return false;
   }
   target->remote_q.push_back(std::move(it));
   target->remote_pending.store(true, std::memory_order_release);
@@ -467,14 +477,15 @@ void push_remote(scheduler* target, remote_item&& it) {
     target->wake_cv.notify_one();
   }
   if (target->idle_waker) target->idle_waker(target->idle_waker_ctx);
+  return true;
 }
 
 // push_remote_for(t, kind, e): hands t (a tasklet of another thread) to its own thread. The item
 // holds a reference, so t stays valid until that thread takes it in.
-void push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_ptr e = nullptr,
+bool push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_ptr e = nullptr,
                      wait_owner* owner_ref = nullptr) {
   retain(t);
-  push_remote(t->sched, remote_item{kind, t, std::move(e), {}, owner_ref});
+  return push_remote(t->sched, remote_item{kind, t, std::move(e), {}, owner_ref});
 }
 
 // ensure_unblocked(s, t): t was blocked; after this it is not in any wait queue. If a partner on
@@ -564,17 +575,93 @@ bool spin_for_remote(scheduler& s) noexcept {
   }
 }
 
+// ---- threads the library has not seen -------------------------------------------------------
+// A plain std::thread counts for the thread-block rule only once it has a scheduler; until then a
+// thread that blocks would find nobody active and raise deadlock, depending on timing. So while
+// the process has threads that started after the library was loaded and never used it, a thread
+// with nothing to do waits for them (re-checking every few milliseconds) for up to
+// kForeignWait before it gives up (docs/threads.md). Linux only (/proc); elsewhere none are seen.
+constexpr auto kForeignWait = std::chrono::milliseconds(500);
+
+int process_threads() noexcept {
+#ifdef __linux__
+  // /proc/self/stat: "pid (comm) state ... num_threads" (field 20); comm may contain spaces.
+  FILE* f = std::fopen("/proc/self/stat", "r");
+  if (!f) return 0;
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return 0;
+  int field = 2;  // the ')' ends field 2
+  for (++p; *p && field < 20; ++p)
+    if (*p == ' ') ++field;
+  return std::atoi(p);
+#else
+  return 0;
+#endif
+}
+
+// Threads alive when the library was initialised (main, sanitizer helpers): never waited for.
+const int g_base_threads = process_threads();
+const std::thread::id g_init_thread = std::this_thread::get_id();
+
+// unseen_threads(): with g_threads_mu held. Threads started since initialisation that have no
+// scheduler (and are not a stackless::thread, which counts from its construction).
+int unseen_threads() noexcept {
+  if (g_base_threads <= 0) return 0;
+  int known = 0;
+  bool init_seen = false;  // the initialising thread (main) is in g_base_threads
+  for (const scheduler* o : g_live) {
+    if (o->thread == g_init_thread)
+      init_seen = true;
+    else
+      ++known;
+  }
+  // main not having used the library yet (a std::thread started first and blocked) is unseen.
+  int n = process_threads() - g_base_threads - known + (init_seen ? 0 : 1);
+#ifdef STACKLESS_TSAN
+  // TSan starts its background thread with the process's first pthread_create (after this
+  // library's initialisation): not a thread that could ever talk to us.
+  if (n > 0) --n;
+#endif
+  return n;
+}
+
+// Set when this thread gave up while unseen threads existed (for the deadlock message).
+thread_local int tls_gave_up_unseen = 0;
+
 // thread_block_wait(s): sleeps until another thread hands this one work. Returns false when no
 // other thread is active, i.e. nobody could ever wake us (then every sleeper is told so too).
 bool thread_block_wait(scheduler& s) {
   if (spin_for_remote(s)) return true;
   std::unique_lock lk(g_threads_mu);
   if (!s.remote_q.empty()) return true;
-  if (g_active <= 1) {
+  tls_gave_up_unseen = 0;
+  std::chrono::steady_clock::time_point deadline{};
+  while (g_active <= 1) {
+    const int unseen = unseen_threads();
+    const auto now = std::chrono::steady_clock::now();
+    if (unseen > 0 && deadline == std::chrono::steady_clock::time_point{})
+      deadline = now + kForeignWait;
+    if (unseen <= 0 || now >= deadline) {
+      tls_gave_up_unseen = unseen > 0 ? unseen : 0;
+      --g_active;
+      give_up_all();  // they would wait for us, and we give up
+      ++g_active;
+      return false;
+    }
+    // Asleep as in the wait below (a hand-off wakes us at once), but only for a few
+    // milliseconds: a new thread's first use of the library does not notify anybody.
+    s.thread_blocked = true;
     --g_active;
-    give_up_all();  // they would wait for us, and we give up
-    ++g_active;
-    return false;
+    s.wake_cv.wait_for(lk, std::chrono::milliseconds(2));
+    if (s.thread_blocked) {  // timed out: active again, look again
+      s.thread_blocked = false;
+      ++g_active;
+    }  // else woken by push_remote, which counted us active again
+    if (!s.remote_q.empty()) return true;
   }
   s.thread_blocked = true;
   s.in_block_wait = true;
@@ -609,14 +696,23 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
     if (revivable) break;
     if (finishing) {
       // Main is blocked and nobody anywhere can complete its operation.
-      const bool sending = w->reason == block_reason::channel_send;
+      const block_reason why = w->reason;
       if (!cancel_block(w)) continue;  // completed by another thread after all
-      w->bomb = std::make_exception_ptr(
-          deadlock_error(sending ? "the main tasklet is sending without a receiver available."
-                                 : "the main tasklet is receiving without a sender available."));
+      w->bomb = std::make_exception_ptr(deadlock_error(
+          why == block_reason::channel_send
+              ? "the main tasklet is sending without a receiver available."
+          : why == block_reason::join
+              ? "the main tasklet is waiting for tasklets that can never end (all blocked)."
+              : "the main tasklet is receiving without a sender available."));
       break;
     }
     if (self->link == link_kind::wait && !cancel_block(self)) continue;
+    if (tls_gave_up_unseen > 0)
+      throw deadlock_error(std::string(kDeadlock) + " (" + std::to_string(tls_gave_up_unseen) +
+                           " other thread(s) never used stackless within " +
+                           std::to_string(kForeignWait.count()) +
+                           " ms; a thread counts once it has used the library, or from its "
+                           "construction when it is a stackless::thread)");
     throw deadlock_error(kDeadlock);
   }
   tasklet_impl* w = watchdog_or_main(s);
@@ -640,6 +736,8 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
   }
   self->alive = false;
   self->atomic = false;
+  self->doomed = false;
+  if (self->joiners) join_state_end(std::exchange(self->joiners, nullptr));
   all_unlink(s, self);
   tasklet_impl* after = self->next;  // the tasklet that would run next
   const bool ring_empty = (after == self);
@@ -749,6 +847,107 @@ void fire_interrupt(scheduler& s) {
   take_bomb(x);
 }
 
+// ---- the end of a thread, and kill_all() ---------------------------------------------------
+// report_leftovers(s, when): with STACKLESS_REPORT_LEFTOVERS set (not "0"), lists on stderr the
+// tasklets still alive besides the caller: name, state, and what a blocked one waits on.
+void report_leftovers(scheduler& s, const char* when) {
+  static const bool on = [] {
+    const char* e = std::getenv("STACKLESS_REPORT_LEFTOVERS");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  if (!on) return;
+  std::size_t n = 0;
+  for (tasklet_impl* t = s.all_head; t; t = t->all_next) n += (t != s.current);
+  if (n == 0) return;
+  std::fprintf(stderr, "stackless: %zu tasklet(s) left %s:\n", n, when);
+  for (tasklet_impl* t = s.all_head; t; t = t->all_next) {
+    if (t == s.current) continue;
+    const char* state = "paused";
+    if (t->link == link_kind::ring) {
+      state = "runnable";
+    } else if (t->link == link_kind::wait) {
+      state = t->reason == block_reason::channel_send      ? "blocked sending on channel"
+              : t->reason == block_reason::channel_receive ? "blocked receiving on channel"
+              : t->reason == block_reason::join            ? "blocked joining (scope or join())"
+                                                           : "blocked";
+    }
+    std::fprintf(stderr, "  tasklet %llu%s%s%s: %s", static_cast<unsigned long long>(t->id),
+                 t->name.empty() ? "" : " '", t->name.c_str(), t->name.empty() ? "" : "'", state);
+    if (t->link == link_kind::wait) std::fprintf(stderr, " %p", static_cast<void*>(t->owner));
+    std::fprintf(stderr, "%s\n", t->started ? "" : " (never started)");
+  }
+}
+
+// unwinding_error(t): what a tasklet gets when it blocked while being unwound and nothing
+// could complete that operation.
+std::exception_ptr unwinding_error(const tasklet_impl* t) {
+  return std::make_exception_ptr(tasklet_error(
+      "tasklet " + std::to_string(t->id) +
+      (t->name.empty() ? std::string() : " '" + t->name + "'") +
+      " blocked while being unwound by kill_all() or at the end of its thread, and nothing "
+      "could complete that operation"));
+}
+
+// unwind_all(s): kills every tasklet of this thread except the caller (and main) such that none
+// of them ever resumes its normal code: first all of them leave the run queue and their wait
+// queues with a kill pending, then each is switched to and unwinds, so the destructors on its
+// stack run. Only doomed tasklets (and ones their unwinding starts, e.g. the I/O poll tasklet
+// that completes a file's last flush) run meanwhile. A tasklet that blocks while unwound and
+// is still blocked when there is nothing else to do gets tasklet_error at that operation.
+// Returns the first exception that escaped an unwinding.
+std::exception_ptr unwind_all(scheduler& s) {
+  tasklet_impl* self = s.current;
+  std::exception_ptr first;
+  const auto doom = [&](tasklet_impl* t) {
+    // Blocked during its own unwinding (doomed == 2) and not woken: refuse that operation.
+    if (t->doomed && t->started && t->link == link_kind::wait && !t->bomb)
+      t->bomb = unwinding_error(t);
+    t->doomed = true;
+    if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});
+    ensure_unblocked(s, t);  // may take in remote work (which may make victims runnable)
+  };
+  // A tasklet that catches the kill and goes on may start another; ten rounds, then give up.
+  for (int round = 0; round < 10; ++round) {
+    take_remote(s);
+    std::vector<tasklet> victims;
+    for (tasklet_impl* t = s.all_head; t; t = t->all_next)
+      if (t != self && !t->is_main) victims.push_back(tasklet::from_impl(t));
+    if (victims.empty()) break;
+    std::reverse(victims.begin(), victims.end());  // all_head is the newest: creation order
+    // 1. Nobody runs normal code any more: all leave the run queue and their wait queues.
+    for (int pass = 0; pass < 2; ++pass) {  // twice: remote work may make some runnable again
+      for (auto& v : victims) {
+        tasklet_impl* t = v.impl();
+        if (!t->alive) continue;
+        if (pass == 0 || t->link != link_kind::none) doom(t);
+        if (t->link == link_kind::ring) ring_unlink(s, t);
+      }
+    }
+    // 2. Each is unwound; whatever its unwinding makes runnable runs before the next one.
+    for (auto& v : victims) {
+      tasklet_impl* t = v.impl();
+      if (!t->alive) continue;
+      if (t->link == link_kind::wait) continue;  // blocked while unwinding: the next round
+      if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});  // survived a kill
+      if (t->link == link_kind::ring) ring_unlink(s, t);
+      ring_insert_before(s, self->next, t);
+      ++s.unwinding;
+      switch_current(s, t);
+      // Drive what became runnable meanwhile (all doomed, or started by an unwinding), with a
+      // bound against a tasklet that catches the kill and yields forever.
+      for (int n = 0; self->next != self && n < 100000; ++n) switch_current(s, self->next);
+      while (self->next != self) ring_unlink(s, self->next);
+      --s.unwinding;
+      try {
+        take_bomb(self);  // an exception that escaped an unwinding was routed to us
+      } catch (...) {
+        if (!first) first = std::current_exception();
+      }
+    }
+  }
+  return first;
+}
+
 }  // namespace
 
 // ---- scheduler lifetime ---------------------------------------------------------------------
@@ -777,19 +976,23 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
 
 scheduler::~scheduler() {
   drain_remote(*this);
-  // Kill every tasklet still alive so its destructors run (forced unwind), as Stackless kills
-  // tasklets with C state when they are collected. A tasklet that survives 10 kills is leaked.
-  for (int attempt = 0; attempt < 10 && all_head; ++attempt) {
-    std::vector<tasklet> victims;
-    for (tasklet_impl* t = all_head; t; t = t->all_next) victims.push_back(tasklet::from_impl(t));
-    for (auto& v : victims) {
-      try {
-        v.kill();
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "stackless: exception while killing tasklet %llu at thread exit: %s\n",
-                     static_cast<unsigned long long>(v.id()), e.what());
-      } catch (...) {
-      }
+  // The end-of-thread rule (docs/semantics.md): no leftover tasklet resumes its normal code;
+  // each is unwound so that the destructors on its own stack run, and nothing else.
+  report_leftovers(*this, "at the end of their thread; unwinding them");
+  std::exception_ptr err;
+  try {
+    err = unwind_all(*this);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  if (err) {
+    try {
+      std::rethrow_exception(err);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "stackless: exception while unwinding a tasklet at thread exit: %s\n",
+                   e.what());
+    } catch (...) {
+      std::fprintf(stderr, "stackless: exception while unwinding a tasklet at thread exit\n");
     }
   }
   if (all_head) {
@@ -840,6 +1043,7 @@ void release(tasklet_impl* t) noexcept {
   // belong to the scheduler until they end (or are killed at thread exit). (On another thread
   // t is not ours to read any more: such a paused tasklet is killed when its thread exits.)
   if (old == 2 && own && t->alive && t->link == link_kind::none && !t->finished &&
+      t->sched->unwinding == 0 &&  // kill_all() unwinds it itself
       std::find(t->sched->watchdogs.begin(), t->sched->watchdogs.end(), t) ==
           t->sched->watchdogs.end() &&
       t->sched->current != t) {
@@ -876,6 +1080,7 @@ void bind_callable(tasklet_impl* t, std::unique_ptr<bound_callable> f) {
     t->alive = false;
     t->handles.fetch_sub(1, std::memory_order_relaxed);  // the scheduler's; the caller has one
     all_unlink(*t->sched, t);
+    if (t->joiners) join_state_end(std::exchange(t->joiners, nullptr));
     t->call.reset();
     if (t->stack) {
       t->sched->stacks.release(t->stack);
@@ -1256,7 +1461,23 @@ void tasklet::switch_to() {
 }
 
 void tasklet::kill(bool pending) {
+  // tasklet_exit escaping main() would call std::terminate without unwinding main's stack.
+  if (impl_ && impl_->is_main)
+    detail::throw_tasklet_error(
+        "the main tasklet can't be killed: return from main (or throw) to end the thread; "
+        "kill_all() kills every other tasklet");
   throw_exception(std::make_exception_ptr(tasklet_exit{}), pending);
+}
+
+void tasklet::join() {
+  tasklet_impl* t = checked();
+  detail::check_thread(t);
+  if (t->is_main) detail::throw_tasklet_error("the main tasklet can't be joined: it never ends");
+  scheduler& s = *t->sched;
+  if (t == s.current) detail::throw_tasklet_error("a tasklet can't join itself");
+  if (!t->alive) return;
+  if (!t->joiners) t->joiners = detail::join_state_new();
+  detail::join_wait(t->joiners);
 }
 
 void tasklet::throw_exception(std::exception_ptr e, bool pending) {
@@ -1264,7 +1485,16 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   if (t->sched != detail::tls_sched && t->sched) {
     // A tasklet of another thread: the exception is handed to its thread, where the tasklet is
     // unblocked and made runnable (pending semantics: the caller never switches to it).
-    detail::push_remote_for(t, detail::remote_item::bomb, std::move(e));
+    if (!e) throw std::invalid_argument("tasklet::throw_exception: null exception_ptr");
+    bool is_exit = false;
+    try {
+      std::rethrow_exception(e);
+    } catch (const tasklet_exit&) {
+      is_exit = true;
+    } catch (...) {
+    }
+    if (!detail::push_remote_for(t, detail::remote_item::bomb, std::move(e)) && !is_exit)
+      detail::throw_tasklet_error("You cannot throw to a dead tasklet (its thread has ended)");
     return;
   }
   detail::check_thread(t);
@@ -1311,7 +1541,9 @@ bool tasklet::is_main() const noexcept {
   return impl_ && impl_->is_main;
 }
 bool tasklet::is_current() const noexcept {
-  return impl_ && impl_->sched && impl_->sched->current == impl_;
+  // Only this thread's scheduler may be read: another thread's may be gone (or changing).
+  return impl_ && impl_->sched == detail::tls_sched && detail::tls_sched &&
+         detail::tls_sched->current == impl_;
 }
 bool tasklet::atomic() const noexcept {
   return impl_ && impl_->atomic;
@@ -1354,8 +1586,10 @@ tasklet& tasklet::set_name(std::string n) {
 }
 std::size_t tasklet::stack_size() const noexcept {
   if (!impl_) return 0;
+  // Another thread's tasklet: its stack and its scheduler are that thread's (maybe freed).
+  if (impl_->sched != detail::tls_sched || !impl_->sched) return impl_->stack_size;
   if (impl_->stack) return impl_->stack->usable;
-  return impl_->stack_size ? impl_->stack_size : (impl_->sched ? impl_->sched->default_stack : 0);
+  return impl_->stack_size ? impl_->stack_size : impl_->sched->default_stack;
 }
 tasklet& tasklet::set_stack_size(std::size_t bytes) {
   if (bytes < 16 * 1024) throw std::invalid_argument("tasklet stack size must be at least 16 KiB");
@@ -1466,6 +1700,15 @@ void schedule_remove() {
 std::ostream& operator<<(std::ostream& os, const tasklet& t) {
   if (!t) return os << "<tasklet null>";
   return os << "<tasklet " << t.id() << " '" << t.name() << "'>";
+}
+
+void kill_all() {
+  scheduler& s = detail::sched();
+  if (!s.current->is_main || !s.watchdogs.empty())
+    detail::throw_tasklet_error("kill_all() must be called from the main tasklet, outside run()");
+  if (s.trap > 0) detail::throw_trap();
+  detail::report_leftovers(s, "at kill_all(); unwinding them");
+  if (std::exception_ptr e = detail::unwind_all(s)) std::rethrow_exception(e);
 }
 
 tasklet getcurrent() {

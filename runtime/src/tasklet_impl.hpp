@@ -54,6 +54,11 @@ namespace stackless::detail {
 
 namespace ctx = boost::context::detail;
 struct scheduler;
+struct scope_state;
+// tasklet::join() support (scope.cpp): a tasklet's joiners wait on a scope_state counting it.
+scope_state* join_state_new();
+void join_state_end(scope_state* st) noexcept;  // wakes the joiners, drops the reference
+void join_wait(scope_state* st);
 
 enum class link_kind : std::uint8_t { none, ring, wait };
 
@@ -72,14 +77,15 @@ struct tasklet_impl {
   bool is_main = false;
   bool atomic = false;
   bool block_trap = false;
-  bool queued = false;
-  bool threadblock_run = false;  // inside run(thread_block) as a watchdog   // in a wait queue;
-                                 // guarded by the owner's lock when it is shared
+  bool queued = false;           // in a wait queue; guarded by the owner's lock when it is shared
+  bool threadblock_run = false;  // inside run(thread_block) as a watchdog
+  bool doomed = false;           // being unwound by kill_all() / the end of its thread
   block_reason reason = block_reason::none;
   wait_owner* owner = nullptr;  // what it is blocked on (link == wait)
   void* slot = nullptr;         // the owner's per-wait data
   std::exception_ptr bomb;
   std::unique_ptr<bound_callable> bound;  // tasklet(f) / bind(f)
+  scope_state* joiners = nullptr;         // join() waiters (one reference), created on demand
   unique_function call;                   // the closure to run once alive
   // Tasklet handles naming this block, plus one for the scheduler from make_alive until the
   // tasklet is reaped (main: while its thread runs). Whoever takes it to 0 frees the block.
@@ -142,6 +148,7 @@ struct scheduler {
   tasklet_impl* all_head = nullptr;
   std::size_t alive_count = 0;
   bool in_sched_cb = false;
+  int unwinding = 0;  // > 0 while kill_all() switches into a doomed tasklet
   schedule_callback sched_cb;
   error_handler err_handler;
 

@@ -807,3 +807,23 @@ BOOST_AUTO_TEST_CASE(send_throw_between_handlers) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// send_exception/send_throw with a null exception_ptr: refused with invalid_argument before
+// anything happens (a waiting receiver used to get 0, a value nobody sent).
+BOOST_FIXTURE_TEST_CASE(send_exception_null_is_refused, clean_scheduler) {
+  stackless::channel<int> ch;
+  bool got_value = false;
+  stackless::tasklet([&] {
+    (void)ch.receive();
+    got_value = true;
+  })();
+  stackless::run();
+  BOOST_CHECK_THROW(ch.send_exception(std::exception_ptr{}), std::invalid_argument);
+  BOOST_CHECK_THROW(ch.send_throw(std::exception_ptr{}), std::invalid_argument);
+  stackless::channel<void> sig;
+  BOOST_CHECK_THROW(sig.send_exception(std::exception_ptr{}), std::invalid_argument);
+  BOOST_TEST(ch.balance() == -1);  // the receiver still waits, untouched
+  BOOST_TEST(!got_value);
+  ch.send(1);
+  BOOST_TEST(got_value);
+}

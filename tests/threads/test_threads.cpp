@@ -2,6 +2,8 @@
 // exceptions across threads, and worker_pool (docs/semantics.md §1.10 last row, §1.11).
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -478,6 +480,141 @@ BOOST_AUTO_TEST_CASE(biased_lock_revoked_by_several_threads_at_once) {
   for (auto& t : ts) t.join();
   BOOST_TEST(overlaps.load() == 0);
   if (detail::bias_available()) BOOST_TEST(locks.back().shared());
+}
+
+// stackless::scope across threads: children on a worker_pool; the owner (main) waits for them,
+// a failing child's exception is re-thrown here, and its siblings on the workers are killed.
+BOOST_AUTO_TEST_CASE(scope_children_on_workers) {
+  worker_pool pool(2);
+  std::atomic<int> done{0};
+  {
+    scope s;
+    for (int i = 0; i < 8; ++i)
+      s.spawn_on(pool, [&done] {
+        schedule();
+        ++done;
+      });
+  }
+  BOOST_TEST(done.load() == 8);
+
+  channel<int> never;  // shared: the blocked children wait on it in their own threads
+  auto failing = [&] {
+    scope s;
+    for (int i = 0; i < 2; ++i)
+      s.spawn_on(pool, [&never] {
+        sentinel g;
+        (void)never.receive();
+      });
+    s.spawn_on(pool, [] { throw std::runtime_error("worker child failed"); });
+  };
+  BOOST_CHECK_EXCEPTION(failing(), std::runtime_error, [](const std::runtime_error& e) {
+    return std::string(e.what()) == "worker child failed";
+  });
+  BOOST_TEST(sentinel::live.load() == 0);
+  BOOST_TEST(never.balance() == 0);
+
+  // cancel() from the owner kills children blocked in other threads.
+  {
+    scope s;
+    for (int i = 0; i < 3; ++i)
+      s.spawn_on(pool, [&never] {
+        sentinel g;
+        (void)never.receive();
+      });
+    while (never.balance() > -3) std::this_thread::sleep_for(1ms);
+    s.cancel();
+  }
+  BOOST_TEST(sentinel::live.load() == 0);
+  pool.join();
+}
+
+// A handle that outlives its thread: is_current() and stack_size() read nothing of the dead
+// thread (ASan found them reading its freed scheduler), and throw_exception() raises that the
+// tasklet is dead instead of dropping the exception silently; kill() stays a no-op.
+BOOST_AUTO_TEST_CASE(handle_outlives_its_thread) {
+  tasklet kept;
+  std::thread([&] {
+    kept = tasklet([] { schedule_remove(); })();
+    schedule();  // kept runs and pauses itself; the thread's end unwinds it
+  }).join();
+  BOOST_TEST(!kept.alive());
+  BOOST_TEST(!kept.is_current());
+  BOOST_TEST(kept.stack_size() == 0u);  // its thread's default, which is gone
+  BOOST_CHECK_EXCEPTION(kept.throw_exception(std::make_exception_ptr(std::runtime_error("late"))),
+                        tasklet_error, [](const tasklet_error& e) {
+                          return std::string(e.what()) ==
+                                 "You cannot throw to a dead tasklet (its thread has ended)";
+                        });
+  BOOST_CHECK_NO_THROW(kept.kill());
+  BOOST_CHECK_THROW(kept.throw_exception(nullptr), std::invalid_argument);
+}
+
+// preference and schedule_all are read without the channel's lock while another thread sets
+// them: atomic fields (TSan reported the plain ones as a data race).
+BOOST_AUTO_TEST_CASE(preference_set_and_read_across_threads) {
+  channel<int> ch;
+  std::atomic<bool> stop{false};
+  std::thread setter([&] {
+    for (int i = 0; i < 2000; ++i) {
+      ch.set_preference(i % 3 - 1);
+      ch.set_schedule_all(i % 2 == 0);
+    }
+    stop = true;
+  });
+  long seen = 0;
+  while (!stop.load()) seen += ch.preference() + (ch.schedule_all() ? 1 : 0);
+  setter.join();
+  BOOST_TEST(ch.preference() == 0);  // i = 1999: 1999 % 3 - 1
+  BOOST_TEST(!ch.schedule_all());
+  (void)seen;
+}
+
+// Issue 13 item 2: a ping-pong between main and a plain std::thread (not stackless::thread).
+// main may block before the new thread has used the library; it used to find nobody active and
+// raise deadlock_error (26-50 runs of 50). Now it waits for the thread it has not seen yet.
+BOOST_AUTO_TEST_CASE(plain_std_thread_pingpong) {
+  for (int run = 0; run < 1000; ++run) {
+    channel<int> ping, pong;
+    std::thread t([&] {
+      for (int i = 0; i < 3; ++i) pong.send(ping.receive() + 1);
+    });
+    int v = 0;
+    for (int i = 0; i < 3; ++i) {
+      ping.send(v);
+      v = pong.receive();
+    }
+    t.join();
+    BOOST_TEST_REQUIRE(v == 3, "run " << run);
+  }
+}
+
+// A real deadlock is still reported while a thread that never uses the library runs, after the
+// bounded wait (500 ms), and the message names the cause.
+BOOST_AUTO_TEST_CASE(deadlock_reported_despite_unseen_thread) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool quit = false;
+  std::thread bystander([&] {
+    std::unique_lock lk(m);
+    cv.wait(lk, [&] { return quit; });
+  });
+  channel<int> nobody;
+  const auto t0 = std::chrono::steady_clock::now();
+  BOOST_CHECK_EXCEPTION((void)nobody.receive(), deadlock_error, [](const deadlock_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST_INFO(what);
+    return what.find(" other thread(s) never used stackless within 500 ms") != std::string::npos;
+  });
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST(waited >= 400ms);
+  BOOST_TEST(waited < 5s);
+  {
+    std::lock_guard lk(m);
+    quit = true;
+  }
+  cv.notify_one();
+  bystander.join();
+  BOOST_TEST(nobody.balance() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

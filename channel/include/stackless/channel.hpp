@@ -18,6 +18,7 @@
 #include <iterator>
 #include <optional>
 #include <ranges>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -70,16 +71,18 @@ class channel_core final : public wait_owner {
   ~channel_core();
 
   int balance() const noexcept { return balance_.load(std::memory_order_relaxed); }
-  int preference() const noexcept { return preference_; }
+  // preference_/schedule_all_ are atomic (relaxed) like balance_: the getters read them without
+  // the lock, possibly while another thread sets them.
+  int preference() const noexcept { return preference_.load(std::memory_order_relaxed); }
   void set_preference(int p) noexcept {
     lock_.lock();
-    preference_ = p > 0 ? 1 : (p < 0 ? -1 : 0);
+    preference_.store(p > 0 ? 1 : (p < 0 ? -1 : 0), std::memory_order_relaxed);
     lock_.unlock();
   }
-  bool schedule_all() const noexcept { return schedule_all_; }
+  bool schedule_all() const noexcept { return schedule_all_.load(std::memory_order_relaxed); }
   void set_schedule_all(bool f) noexcept {
     lock_.lock();
-    schedule_all_ = f;
+    schedule_all_.store(f, std::memory_order_relaxed);
     lock_.unlock();
   }
   bool closing() const noexcept { return closing_.load(std::memory_order_relaxed); }
@@ -128,9 +131,9 @@ class channel_core final : public wait_owner {
  private:
   biased_lock lock_;
   wait_queue waiters_;
-  std::atomic<int> balance_{0};  // written under lock_; read without it by balance()
-  int preference_ = -1;
-  bool schedule_all_ = false;
+  std::atomic<int> balance_{0};            // written under lock_; read without it by balance()
+  std::atomic<int> preference_{-1};        // written under lock_
+  std::atomic<bool> schedule_all_{false};  // written under lock_
   std::atomic<bool> closing_{false};
   bool orphaned_ = false;  // no handle left; deleted when waiters_ empties (under lock_)
 };
@@ -173,6 +176,13 @@ class channel_base {
   channel_base();
   explicit channel_base(detail::channel_core* c) noexcept;  // shares c (one more handle)
   static void drop(detail::channel_core* c) noexcept;
+  // send_exception/send_throw with a null exception_ptr: refused before anything happens (the
+  // receiver would have nothing to raise), as tasklet::throw_exception refuses it.
+  static void check_error(const std::exception_ptr& e) {
+    if (!e)
+      throw std::invalid_argument(
+          "channel::send_exception/send_throw: null exception_ptr (nothing to raise)");
+  }
   detail::channel_core* core_;
 };
 
@@ -375,6 +385,7 @@ class channel : public channel_base {
 
  private:
   void send_error(std::exception_ptr e) {
+    check_error(e);
     detail::tasklet_impl* r = core_->begin(+1);
     if (r) {
       auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
@@ -445,6 +456,7 @@ class channel<void> : public channel_base {
 
  private:
   void send_error(std::exception_ptr e) {
+    check_error(e);
     detail::tasklet_impl* r = core_->begin(+1);
     if (r) {
       auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));

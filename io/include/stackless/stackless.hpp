@@ -6,6 +6,7 @@
 #include "stackless/io/io.hpp"
 #include "stackless/io/sleep.hpp"
 #include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/scope.hpp"
 #include "stackless/runtime/tasklet.hpp"
 #include "stackless/runtime/threads.hpp"
 #include "stackless/sync.hpp"

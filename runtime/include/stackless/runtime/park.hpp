@@ -13,7 +13,7 @@
 namespace stackless::detail {
 
 // block_reason: why a tasklet is parked (diagnostics, deadlock messages).
-enum class block_reason : std::uint8_t { none, channel_send, channel_receive };
+enum class block_reason : std::uint8_t { none, channel_send, channel_receive, join };
 
 // thread_rec: per-thread record of the biased lock below (never freed; recycled between
 // threads). in_op is the biased lock the thread is inside without having taken it for real.

@@ -40,19 +40,38 @@ void setup_tasklet(tasklet_impl*, arg_pack_base*);
 class tasklet {
  public:
   tasklet() noexcept = default;
-  // tasklet(f): binds callable f without scheduling it (Stackless `tasklet(func)`).
-  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, tasklet>>>
-  explicit tasklet(F&& f) : tasklet(adopt, detail::new_tasklet()) {
+  // tasklet(f): binds callable f without scheduling it (Stackless `tasklet(func)`). f must be
+  // callable (a function, a pointer to one, an object with operator()): checked at compile time.
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, tasklet> &&
+           detail::tasklet_callable<F>) explicit tasklet(F&& f)
+      : tasklet(adopt, detail::new_tasklet()) {
     bind(std::forward<F>(f));
   }
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, tasklet> &&
+           !detail::tasklet_callable<F>) explicit tasklet(F&&) {
+    static_assert(detail::dependent_false<F>,
+                  "stackless::tasklet(f): f is not callable (a function, a pointer to one, or an "
+                  "object with operator())");
+  }
   // tasklet(f, args...): binds f and its arguments; the tasklet is alive and paused, not
-  // scheduled (Stackless `tasklet(func, args)`); insert() or run() starts it.
+  // scheduled (Stackless `tasklet(func, args)`); insert() or run() starts it. The argument count
+  // and types are checked against f at compile time.
   template <class F, class A0, class... A>
-  tasklet(F&& f, A0&& a0, A&&... a) : tasklet(adopt, detail::new_tasklet()) {
+  requires detail::args_fit<F, A0, A...> tasklet(F&& f, A0&& a0, A&&... a)
+      : tasklet(adopt, detail::new_tasklet()) {
     bind(std::forward<F>(f));
     detail::arg_pack<std::decay_t<A0>, std::decay_t<A>...> pack(std::forward<A0>(a0),
                                                                 std::forward<A>(a)...);
     detail::bind_args(impl_, &pack);
+  }
+  template <class F, class A0, class... A>
+  requires(!detail::args_fit<F, A0, A...>) tasklet(F&&, A0&&, A&&...) {
+    static_assert(detail::dependent_false<F>,
+                  "stackless::tasklet(f, args...): f can't be called with these arguments. "
+                  "(`stackless::tasklet(f)(args...);` as a statement declares a variable named f "
+                  "built from args: write `stackless::tasklet{f}(args...);`)");
   }
 
   tasklet(const tasklet& o) noexcept : impl_(o.impl_) {
@@ -88,7 +107,8 @@ class tasklet {
   // bind(f): (re)binds the callable. Allowed on a tasklet that is not current, not scheduled and
   // has not started running. bind(nullptr) unbinds.
   template <class F>
-  tasklet& bind(F&& f) {
+  requires(std::is_null_pointer_v<std::decay_t<F>> ||
+           detail::tasklet_callable<F>) tasklet& bind(F&& f) {
     if constexpr (std::is_same_v<std::decay_t<F>, std::nullptr_t>) {
       detail::bind_callable(checked(), nullptr);
     } else {
@@ -101,7 +121,14 @@ class tasklet {
   tasklet& remove();  // take out of the run queue (paused)
   void run();         // run it now; the caller stays runnable (Stackless `t.run()`)
   void switch_to();   // run it now; the caller is paused (Stackless `t.switch()`)
+  // kill(): raises tasklet_exit in the tasklet (pending: the caller goes on; otherwise the
+  // caller goes to the end of the run queue and the target runs now, so tasklets queued between
+  // them run first). The main tasklet can't be killed (tasklet_error): end main by returning.
   void kill(bool pending = false);
+  // join(): waits until the tasklet has ended (returns at once when it is not alive). Other
+  // tasklets run meanwhile; nothing runnable anywhere is a deadlock_error. Only on the tasklet's
+  // own thread; not for main (tasklet_error), nor the caller itself.
+  void join();
   void throw_exception(std::exception_ptr e, bool pending = false);
   template <class E, class... A>
   void raise_exception(A&&... a) {
@@ -113,7 +140,7 @@ class tasklet {
   bool blocked() const noexcept;
   bool scheduled() const noexcept;
   bool is_main() const noexcept;
-  bool is_current() const noexcept;
+  bool is_current() const noexcept;  // the current tasklet of the calling thread
   bool atomic() const noexcept;
   bool set_atomic(bool flag);  // returns the old value
   bool block_trap() const noexcept;
@@ -124,7 +151,8 @@ class tasklet {
   std::uint64_t id() const noexcept;
   std::string name() const;
   tasklet& set_name(std::string name);
-  // Stack size for this tasklet, in bytes; takes effect when the tasklet is next set up.
+  // Stack size for this tasklet, in bytes; takes effect when the tasklet is next set up. For a
+  // tasklet of another thread: the size set with set_stack_size(), or 0 (its thread's default).
   std::size_t stack_size() const noexcept;
   tasklet& set_stack_size(std::size_t bytes);
 
@@ -173,7 +201,7 @@ struct run_budget {
   bool total = false;
   bool soft = false;
 };
-tasklet run(const run_budget& budget);
+[[nodiscard("dropping the interrupted tasklet kills it")]] tasklet run(const run_budget& budget);
 
 // tick(): a check point for run(budget) in long computations that never switch. Cheap when no
 // budget is active.
@@ -185,6 +213,15 @@ void schedule();
 // schedule_remove(): yield and leave the run queue (the caller becomes paused); someone must
 // insert() it again. A building block for custom blocking primitives.
 void schedule_remove();
+
+// kill_all(): unwinds every tasklet of this thread except main, as the end of a thread does
+// (docs/semantics.md, "The end of a thread"): all leave the run queue and their channels first,
+// then each is unwound, so none runs its normal code again (only doomed tasklets run meanwhile,
+// and those an unwinding starts, e.g. the I/O poll tasklet completing a file's last flush); an
+// operation that blocks while unwinding and that nothing completes raises tasklet_error. Call it at
+// the end of main while the objects the tasklets use are still alive (Stackless's shutdown). Only
+// from main, outside run(). Re-throws the first exception that escaped an unwinding.
+void kill_all();
 
 tasklet getcurrent();
 tasklet getmain();

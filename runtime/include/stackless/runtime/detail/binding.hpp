@@ -37,6 +37,7 @@ template <class R, class... P>
 struct callable_params<R (*)(P...)> {
   static constexpr bool known = true;
   using type = param_list<std::decay_t<P>...>;
+  using raw = param_list<P...>;
 };
 template <class R, class... P>
 struct callable_params<R (*)(P...) noexcept> : callable_params<R (*)(P...)> {};
@@ -46,6 +47,7 @@ struct member_params;
   template <class R, class C, class... P>        \
   struct member_params<R (C::*)(P...) QUAL> {    \
     using type = param_list<std::decay_t<P>...>; \
+    using raw = param_list<P...>;                \
   };
 STACKLESS_MEMBER_PARAMS()
 STACKLESS_MEMBER_PARAMS(const)
@@ -58,7 +60,67 @@ template <class T>
 struct callable_params<T, std::void_t<decltype(&T::operator())>> {
   static constexpr bool known = true;
   using type = typename member_params<decltype(&T::operator())>::type;
+  using raw = typename member_params<decltype(&T::operator())>::raw;
 };
+
+// ---- compile-time checks (tasklet's constructors, bind) -----------------------------------
+template <class>
+inline constexpr bool dependent_false = false;
+
+// has_call_operator<T>: T has a member operator(), template or not (a generic lambda's is a
+// template, so &T::operator() alone can't tell). Found by ambiguity: with one of its own,
+// probe_call<T>::operator() names two members.
+struct call_probe {
+  void operator()();
+};
+template <class T>
+struct probe_call : T, call_probe {};
+template <class T>
+concept has_call_operator = std::is_final_v<T> || callable_params<T>::known || !requires {
+  &probe_call<T>::operator();
+};
+
+// tasklet_callable<F>: what tasklet(f) and bind(f) accept: a function (or a pointer to one) or
+// an object with operator().
+template <class F, class D = std::decay_t<F>>
+concept tasklet_callable = (std::is_pointer_v<D> && std::is_function_v<std::remove_pointer_t<D>>) ||
+                           (std::is_class_v<D> && has_call_operator<D>);
+
+template <class... P>
+constexpr bool has_nonconst_lvalue_ref(param_list<P...>*) {
+  return ((std::is_lvalue_reference_v<P> && !std::is_const_v<std::remove_reference_t<P>>) || ...);
+}
+template <class D>
+constexpr bool takes_nonconst_ref() {
+  if constexpr (callable_params<D>::known)
+    return has_nonconst_lvalue_ref(static_cast<typename callable_params<D>::raw*>(nullptr));
+  else
+    return false;
+}
+
+// args_fit<F, A...>: f can be bound with arguments of types A (as tasklet(f, args...) stores
+// them: decayed): as many as it has parameters, each constructible from its argument; for a
+// callable whose parameters can't be deduced (a generic lambda), invocable with them.
+template <class... P, class... A>
+constexpr bool params_fit(param_list<P...>*, param_list<A...>*) {
+  if constexpr (sizeof...(P) != sizeof...(A))
+    return false;
+  else
+    return (std::is_constructible_v<P, A&&> && ...);
+}
+template <class F, class... A>
+constexpr bool args_fit_v() {
+  using D = std::decay_t<F>;
+  if constexpr (!tasklet_callable<F>)
+    return false;
+  else if constexpr (callable_params<D>::known)
+    return params_fit(static_cast<typename callable_params<D>::type*>(nullptr),
+                      static_cast<param_list<std::decay_t<A>...>*>(nullptr));
+  else
+    return std::is_invocable_v<D&, std::decay_t<A>...>;
+}
+template <class F, class... A>
+concept args_fit = args_fit_v<F, A...>();
 
 // ---- argument packs -----------------------------------------------------------------------
 // arg_pack_base hands out its arguments one at a time, converted to the type the bound callable
@@ -226,6 +288,10 @@ struct bound_opaque final : bound_callable {
 template <class F>
 std::unique_ptr<bound_callable> make_bound(F&& f) {
   using D = std::decay_t<F>;
+  static_assert(!takes_nonconst_ref<D>(),
+                "stackless::tasklet: the callable takes a parameter by non-const reference; a "
+                "tasklet owns copies of its arguments: take it by value or const&, or capture "
+                "a reference in a lambda");
   if constexpr (callable_params<D>::known) {
     return std::make_unique<bound_with_params<D, typename callable_params<D>::type>>(
         std::forward<F>(f));
