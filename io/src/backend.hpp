@@ -29,10 +29,30 @@ constexpr long kCancelled = -995;
 constexpr long kCancelled = -125;  // -ECANCELED on Linux
 #endif
 
-enum class op_kind : std::uint8_t { read, write, fsync };
+// The socket kinds (net.cpp, POSIX only): accept (buf: sockaddr storage, addrlen: its size in,
+// the peer's out; result: the new descriptor), connect (buf: sockaddr, len: its size), recv/send
+// (buf, len, msg_flags), recvmsg/sendmsg (buf: a msghdr, msg_flags). Sockets are always streams:
+// offset is unused.
+enum class op_kind : std::uint8_t {
+  read,
+  write,
+  fsync,
+  accept,
+  connect,
+  recv,
+  send,
+  recvmsg,
+  sendmsg
+};
 
-// op: one read, write or fsync in flight. It lives in the frame of the tasklet that issued it;
-// that tasklet does not leave the frame until the poller is done with it (state delivered).
+// is_socket_op(k): an op on a socket (the thread pool waits for readiness instead of a worker).
+constexpr bool is_socket_op(op_kind k) noexcept {
+  return k >= op_kind::accept;
+}
+
+// op: one read, write, fsync or socket call in flight. It lives in the frame of the tasklet that
+// issued it; that tasklet does not leave the frame until the poller is done with it (state
+// delivered).
 struct op {
   enum class state : std::uint8_t {
     queued,     // started with the backend, maybe not yet handed to the kernel or a worker
@@ -43,8 +63,11 @@ struct op {
   int fd = -1;
   void* buf = nullptr;
   std::uint32_t len = 0;
-  std::int64_t offset = -1;  // -1: a stream (pipe, tty): no offset, read()/write()
-  long result = 0;           // bytes, or -errno
+  std::int64_t offset = -1;   // -1: a stream (pipe, tty): no offset, read()/write()
+  long result = 0;            // bytes, or -errno
+  std::uint32_t addrlen = 0;  // accept: the sockaddr buffer's size in, the peer's length out
+  int msg_flags = 0;          // recv/send/recvmsg/sendmsg flags (MSG_NOSIGNAL, MSG_PEEK, ...)
+  bool timed_out = false;     // its deadline passed and the poller asked for its cancellation
   state st = state::queued;
   bool cancel_requested = false;
   op* done_next = nullptr;  // the poller's done list
