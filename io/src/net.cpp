@@ -112,7 +112,11 @@ std::string address::path() const {
   const auto* un = reinterpret_cast<const sockaddr_un*>(&ss_);
   const std::size_t n = len_ - offsetof(sockaddr_un, sun_path);
   if (n == 0) return {};
-  if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+  if (un->sun_path[0] == '\0') {
+    std::string abstract(1, '@');  // (not "@" + string: a GCC 12 -Wrestrict false positive)
+    abstract.append(un->sun_path + 1, n - 1);
+    return abstract;
+  }
   return std::string(un->sun_path, strnlen(un->sun_path, n));
 }
 
@@ -120,8 +124,13 @@ std::string address::str() const {
   switch (family()) {
     case AF_INET:
       return host() + ":" + std::to_string(port());
-    case AF_INET6:
-      return "[" + host() + "]:" + std::to_string(port());
+    case AF_INET6: {
+      std::string s(1, '[');  // (not "[" + string: a GCC 12 -Wrestrict false positive)
+      s += host();
+      s += "]:";
+      s += std::to_string(port());
+      return s;
+    }
     case AF_UNIX: {
       std::string p = path();
       return p.empty() ? "(unnamed)" : p;
