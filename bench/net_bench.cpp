@@ -4,6 +4,8 @@
 //                  backend STACKLESS_IO_BACKEND selects (run the program once per backend)
 //   threads        a blocking thread per connection (the baseline), every thread on one core
 //   asio           Boost.Asio with C++20 coroutines (awaitable), one io_context on one thread
+//   go             Go's net package, a goroutine per connection, GOMAXPROCS=1 (bench/go_echo, a
+//                  child process; only when CMake found a Go toolchain)
 // Every server runs on core 0 (one thread, except the thread-per-connection baseline, whose
 // threads are all pinned to core 0); the load generator is one epoll thread on core 1: each
 // connection sends a message, waits for all of it to come back, and sends again (closed loop).
@@ -16,7 +18,11 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <utility>  // before Asio 1.74: awaitable.hpp uses std::exchange without it
 
 #include <algorithm>
 #include <atomic>
@@ -28,7 +34,6 @@
 #include <stackless/stackless.hpp>
 #include <string>
 #include <thread>
-#include <utility>  // before Asio 1.74: awaitable.hpp uses std::exchange without it
 #include <vector>
 
 #include "bench_util.hpp"
@@ -245,6 +250,44 @@ load_result run_asio(int conns, std::size_t size, double seconds) {
   return res;
 }
 
+#ifdef NET_BENCH_GO
+// run_go: bench/go_echo in a child process on core 0 (GOMAXPROCS=1), which prints its port.
+load_result run_go(int conns, std::size_t size, double seconds) {
+  int out[2];
+  if (::pipe(out) != 0) return {0, 0, 0, false};
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    pin(0);
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::setenv("GOMAXPROCS", "1", 1);
+    ::execl(NET_BENCH_GO, NET_BENCH_GO, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  char line[32] = {};
+  std::size_t got = 0;
+  while (got < sizeof line - 1) {
+    const ssize_t n = ::read(out[0], line + got, 1);
+    if (n <= 0 || line[got] == '\n') break;
+    ++got;
+  }
+  ::close(out[0]);
+  load_result res{0, 0, 0, false};
+  const long port = std::atol(line);
+  if (port > 0) {
+    std::thread driver(
+        [&] { res = drive(static_cast<std::uint16_t>(port), conns, size, seconds); });
+    driver.join();
+  }
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  return res;
+}
+#endif
+
 std::vector<long> parse_list(const char* s) {
   std::vector<long> v;
   for (const char* p = s; *p;) {
@@ -280,9 +323,9 @@ int main(int argc, char** argv) {
   std::printf("net_bench: loopback echo, %.1f s per cell, stackless on %s, %u cores\n", seconds,
               std::string(stackless::io::backend_name()).c_str(),
               std::thread::hardware_concurrency());
-  std::printf("%-6s %-6s | %-28s | %-28s | %-28s | %-8s %-8s\n", "conns", "bytes",
-              "stackless req/s p50 p99 (us)", "threads req/s p50 p99 (us)",
-              "asio req/s p50 p99 (us)", "sl/thr", "sl/asio");
+  std::printf("%-5s %-5s | %-26s | %-26s | %-26s | %-26s | %-6s %-6s %-6s\n", "conns", "bytes",
+              "stackless req/s p50 p99 us", "threads req/s p50 p99 us", "asio req/s p50 p99 us",
+              "go req/s p50 p99 us", "sl/thr", "sl/asio", "sl/go");
   bool ok = true;
   for (long c : conns) {
     for (long s : sizes) {
@@ -290,17 +333,24 @@ int main(int argc, char** argv) {
       const auto sz = static_cast<std::size_t>(s);
       const load_result st = run_stackless(n, sz, seconds);
       const load_result th = run_threads(n, sz, seconds);
-      load_result as;
+      load_result as, go;
       if (with_asio) as = run_asio(n, sz, seconds);
-      ok = ok && st.ok && th.ok && as.ok;
+#ifdef NET_BENCH_GO
+      go = run_go(n, sz, seconds);
+      const bool with_go = true;
+#else
+      const bool with_go = false;
+#endif
+      ok = ok && st.ok && th.ok && as.ok && go.ok;
       auto cell = [](const load_result& r) {
         char b[64];
-        std::snprintf(b, sizeof b, "%9.0f %7.1f %8.1f", r.rps, r.p50_us, r.p99_us);
+        std::snprintf(b, sizeof b, "%8.0f %7.1f %8.1f", r.rps, r.p50_us, r.p99_us);
         return std::string(b);
       };
-      std::printf("%-6ld %-6ld | %-28s | %-28s | %-28s | %-8.2f %-8.2f\n", c, s, cell(st).c_str(),
-                  cell(th).c_str(), with_asio ? cell(as).c_str() : "-", st.rps / th.rps,
-                  with_asio ? st.rps / as.rps : 0.0);
+      std::printf("%-5ld %-5ld | %-26s | %-26s | %-26s | %-26s | %-6.2f %-6.2f %-6.2f\n", c, s,
+                  cell(st).c_str(), cell(th).c_str(), with_asio ? cell(as).c_str() : "-",
+                  with_go ? cell(go).c_str() : "- (no Go toolchain)", st.rps / th.rps,
+                  with_asio ? st.rps / as.rps : 0.0, with_go ? st.rps / go.rps : 0.0);
       std::fflush(stdout);
     }
   }
