@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(reset_by_peer_names_the_address) {
   const std::string where = c.getpeername().str();
   linger l{1, 0};  // close() sends RST
   BOOST_REQUIRE(::setsockopt(s.fileno(), SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0);
-  tasklet reader([&] {
+  tasklet reader([&, &c = c] {
     BOOST_CHECK_EXCEPTION(c.recv(10), std::system_error,
                           errno_is(ECONNRESET, "recv from " + where));
   });
@@ -226,9 +226,9 @@ BOOST_AUTO_TEST_CASE(recv_timeout_then_data) {
   BOOST_TEST(c.gettimeout().value() == 0.05, boost::test_tools::tolerance(1e-9));
   BOOST_TEST(c.getblocking());
   const auto t0 = std::chrono::steady_clock::now();
+  const std::string where = "recv from " + c.getpeername().str() + ": timed out";
   BOOST_CHECK_EXCEPTION(c.recv(10), timeout_error, [&](const timeout_error& e) {
-    return std::string(e.what()).find("recv from " + c.getpeername().str() + ": timed out") !=
-           std::string::npos;
+    return std::string(e.what()).find(where) != std::string::npos;
   });
   BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 50ms));
   s.sendall("late");
@@ -262,7 +262,7 @@ BOOST_AUTO_TEST_CASE(non_blocking_mode) {
   c.setblocking(false);
   BOOST_CHECK_EXCEPTION(c.recv(10), std::system_error, errno_is(EAGAIN, "recv"));
   s.sendall("now");
-  BOOST_REQUIRE(nett::wait_until([&] {
+  BOOST_REQUIRE(nett::wait_until([&, &c = c] {
     try {
       return c.recv(10, MSG_PEEK) == "now";
     } catch (const std::system_error&) {
