@@ -207,19 +207,34 @@ std::string where(const char* what, const char* prep, const address& a) {
   return m;
 }
 
-address local_name(const socket_impl& s) {
+// name_of(fd, call, err): the address getsockname or getpeername (call) reports; on failure
+// the empty address with err set to the errno.
+address name_of(int fd, int (*call)(int, sockaddr*, socklen_t*), int& err) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (s.fd < 0 || ::getsockname(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  err = 0;
+  if (fd < 0) {
+    err = EBADF;
+    return {};
+  }
+  if (call(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    err = errno;
+    return {};
+  }
   return address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+// local_name(s), peer_name(s): for messages; empty when unknown.
+address local_name(const socket_impl& s) {
+  int err;
+  return name_of(s.fd, ::getsockname, err);
+}
+
 address peer_name(socket_impl& s) {
-  if (s.peer.family()) return s.peer;
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (s.fd < 0 || ::getpeername(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
-  s.peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+  if (!s.peer.family()) {
+    int err;
+    s.peer = name_of(s.fd, ::getpeername, err);
+  }
   return s.peer;
 }
 
@@ -747,21 +762,19 @@ int socket::getsockopt(int level, int option) const {
 address socket::getsockname() const {
   socket_impl& s = live("getsockname");
   detail::check_open(s, "getsockname");
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    detail::fail_errno(errno, "stackless::net::getsockname");
-  return address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+  int err;
+  address a = detail::name_of(s.fd, ::getsockname, err);
+  if (err) detail::fail_errno(err, "stackless::net::getsockname");
+  return a;
 }
 
 address socket::getpeername() const {
   socket_impl& s = live("getpeername");
   detail::check_open(s, "getpeername");
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    detail::fail_errno(errno, "stackless::net::getpeername");
-  return address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+  int err;
+  address a = detail::name_of(s.fd, ::getpeername, err);
+  if (err) detail::fail_errno(err, "stackless::net::getpeername");  // ENOTCONN
+  return a;
 }
 
 int socket::fileno() const noexcept {

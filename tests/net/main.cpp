@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "backend_choice.hpp"
 #include "net_helpers.hpp"
 
 namespace nett {
@@ -17,15 +18,7 @@ std::filesystem::path g_dir;
 
 struct net_global {
   net_global() {
-    const char* want = std::getenv("STACKLESS_IO_BACKEND");
-    if (want && std::string(want) == "uring") {
-      if (auto ec = stackless::io::uring_probe()) {
-        std::printf("SKIP: io_uring unavailable (%s)\n", ec.message().c_str());
-        std::fflush(stdout);
-        std::_Exit(77);
-      }
-      if (stackless::io::backend_name() != "io_uring") std::_Exit(1);
-    }
+    exit_unless_backend_usable();
     char tmpl[] = "/tmp/stackless-net-XXXXXX";
     if (!::mkdtemp(tmpl)) std::abort();
     nett::g_dir = tmpl;

@@ -22,7 +22,19 @@ using namespace stackless;
 
 namespace {
 
+// TSan gives every fiber (tasklet) one of its 8,128 thread slots: under TSan the test runs
+// 4,000 connections (the other lanes run 10,000).
+#if defined(__SANITIZE_THREAD__)
+constexpr int kConnections = 4'000;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr int kConnections = 4'000;
+#else
 constexpr int kConnections = 10'000;
+#endif
+#else
+constexpr int kConnections = 10'000;
+#endif
 
 long rss_kib() {
   std::ifstream in("/proc/self/statm");
@@ -53,6 +65,7 @@ long rss_kib() {
 BOOST_FIXTURE_TEST_SUITE(Scale, nett::net_clean)
 
 BOOST_AUTO_TEST_CASE(ten_thousand_connections_on_one_thread) {
+  BOOST_TEST_MESSAGE(kConnections << " connections");
   rlimit rl{};
   BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &rl) == 0);
   const rlimit old = rl;
