@@ -658,7 +658,9 @@ void socket::sendall(std::string_view data, int flags) {
   } catch (const stackless::timeout_error&) {
     detail::fail_timeout(where_fn(), count());
   } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), where_fn() + count());
+    // Closed meanwhile: "socket is closed", as every call woken by close() says.
+    const bool closed = s.closing && e.code().value() == EBADF;
+    throw std::system_error(e.code(), where_fn() + count() + (closed ? ": socket is closed" : ""));
   }
 }
 

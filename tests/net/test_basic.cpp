@@ -244,6 +244,27 @@ BOOST_AUTO_TEST_CASE(accept_and_connect_timeouts) {
   BOOST_TEST(peer == c.getsockname());
 }
 
+BOOST_AUTO_TEST_CASE(connect_timeout_when_the_backlog_is_full) {
+  // listen(0): the kernel queues one connection; further SYNs are dropped until accept(), so a
+  // connect with a timeout times out (connect raises, connect_ex returns ETIMEDOUT).
+  net::socket srv(net::af_inet);
+  srv.bind(net::address("127.0.0.1", 0));
+  srv.listen(0);
+  std::vector<net::socket> queued;
+  for (int i = 0; i < 3; ++i) queued.push_back(nett::connect_now(srv.getsockname()));
+  net::socket late(net::af_inet);
+  late.settimeout(0.1);
+  BOOST_CHECK_EXCEPTION(
+      late.connect(srv.getsockname()), timeout_error, [&](const timeout_error& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        return std::string(e.what()).find("connect to " + srv.getsockname().str() +
+                                          ": timed out") != std::string::npos;
+      });
+  net::socket late2(net::af_inet);
+  late2.settimeout(0.05);
+  BOOST_TEST(late2.connect_ex(srv.getsockname()) == ETIMEDOUT);
+}
+
 BOOST_AUTO_TEST_CASE(timeout_argument_checks) {
   net::socket s(net::af_inet);
   BOOST_CHECK_THROW(s.settimeout(-1.0), std::invalid_argument);

@@ -236,6 +236,40 @@ BOOST_AUTO_TEST_CASE(close_wakes_every_waiter) {
   BOOST_TEST(io::pending_operations() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(close_wakes_blocked_senders) {
+  // One sendall blocked in the kernel (the peer reads nothing), one queued behind it; a third
+  // tasklet closes the socket. Both raise EBADF; the peer then reads a prefix of the first
+  // sender's data and none of the second's.
+  auto [c, s] = nett::tcp_pair();
+  c.setsockopt(SOL_SOCKET, SO_SNDBUF, 4096);
+  const std::string a(4 << 20, 'a'), b(4 << 20, 'b');
+  int closed_errors = 0;
+  auto sender = [&, &c = c](const std::string& data) {
+    return [&, data_p = &data] {
+      try {
+        c.sendall(*data_p);
+      } catch (const std::system_error& e) {
+        if (std::string(e.what()).find("socket is closed") != std::string::npos) ++closed_errors;
+      }
+    };
+  };
+  tasklet t1(sender(a)), t2(sender(b));
+  t1();
+  t2();
+  const auto passes = io::get_poll_stats().backend_passes;
+  BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes + 2; }));
+  BOOST_REQUIRE(t1.blocked() && t2.blocked());
+  tasklet closer([&, &c = c] { c.close(); });
+  closer();
+  run();
+  BOOST_TEST(closed_errors == 2);
+  std::string got;
+  for (std::string d; !(d = s.recv(65536)).empty();) got += d;
+  BOOST_TEST(got.size() < a.size());
+  BOOST_TEST(got.find('b') == std::string::npos);
+  BOOST_TEST((got == a.substr(0, got.size())));
+}
+
 BOOST_AUTO_TEST_CASE(destroying_a_socket_wakes_its_waiters) {
   net::socket srv = nett::listener();
   auto owned = std::make_unique<net::socket>(std::move(srv));
