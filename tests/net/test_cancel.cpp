@@ -339,6 +339,16 @@ BOOST_AUTO_TEST_CASE(wrong_thread_is_refused) {
   BOOST_TEST(nett::recv_exactly(c, 10) == "still mine");
 }
 
+BOOST_AUTO_TEST_CASE(destroyed_on_another_thread_closes_without_waiting) {
+  // A socket with nothing in flight, destroyed on a thread that does not own it: its descriptor
+  // is closed there (with a line on stderr), nothing crashes, and the peer sees EOF.
+  auto [c, s] = nett::tcp_pair();
+  auto moved = std::make_unique<net::socket>(std::move(c));
+  std::thread other([&] { moved.reset(); });
+  other.join();
+  BOOST_TEST(s.recv(1) == "");
+}
+
 BOOST_AUTO_TEST_CASE(every_operation_works_from_any_tasklet) {
   // One tasklet receives while another sends on the same socket; a third closes it at the end.
   auto [c, s] = nett::tcp_pair();
