@@ -11,6 +11,8 @@ language say what the block is (CommonMark renders only the first word, so reade
     ```cpp norun          compiled and linked, not run (e.g. it blocks forever on purpose)
     ```cpp io             uses stackless::io or stackless::sleep (skipped when the io layer is
                           not built)
+    ```cpp posix          POSIX only (sockets, <stackless/net.hpp>): on Windows the block is
+                          replaced by an empty main() that passes
 
 Words combine: ```cpp fragment io. Blocks in any other language (sh, cmake, text) are ignored.
 
@@ -26,7 +28,7 @@ import sys
 
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([^`\s]*)(.*)$")
 LANGS = {"cpp", "c++", "cxx"}
-WORDS = {"fragment", "norun", "io"}
+WORDS = {"fragment", "norun", "io", "posix"}
 
 FRAGMENT_PROLOGUE = """#include <stackless/stackless.hpp>
 
@@ -111,6 +113,8 @@ def main():
                     sys.exit(f"{md}:{line}: a ```cpp block must be a whole program with main(); "
                              "mark statements with ```cpp fragment")
                 text = f"#line {line} \"{md_abs}\"\n{code}"
+            if "posix" in words:
+                text = f"#ifdef _WIN32\nint main() {{ return 0; }}\n#else\n{text}\n#endif\n"
             write_if_changed(os.path.join(args.out, src), text)
             wanted.add(src)
             run = 0 if "norun" in words else 1

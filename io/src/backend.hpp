@@ -31,14 +31,38 @@ constexpr long kCancelled = -125;  // -ECANCELED on Linux
 
 // The path-based and descriptor-lifetime operations (openat, close, ftruncate) go through the
 // poller too, so a slow file system (NFS, FUSE, a cold dentry cache) blocks only the tasklet.
-enum class op_kind : std::uint8_t { read, write, fsync, openat, close, ftruncate };
+// The socket kinds (net.cpp, POSIX only): accept (buf: sockaddr storage, addrlen: its size in,
+// the peer's out; result: the new descriptor), connect (buf: sockaddr, len: its size), recv/send
+// (buf, len, msg_flags), recvmsg/sendmsg (buf: a msghdr, msg_flags). Sockets are always streams:
+// offset is unused.
+enum class op_kind : std::uint8_t {
+  read,
+  write,
+  fsync,
+  openat,
+  close,
+  ftruncate,
+  accept,
+  connect,
+  recv,
+  send,
+  recvmsg,
+  sendmsg
+};
 
 // A POSIX system call doing op o on the calling thread, -errno on failure (the thread-pool
-// workers, and the io_uring backend for an opcode the kernel lacks). Not on Windows.
+// workers, and the io_uring backend for an opcode the kernel lacks). Not on Windows; not for
+// the socket kinds (-EINVAL).
 long run_blocking(struct op& o) noexcept;
 
-// op: one read, write or fsync in flight. It lives in the frame of the tasklet that issued it;
-// that tasklet does not leave the frame until the poller is done with it (state delivered).
+// is_socket_op(k): an op on a socket (the thread pool waits for readiness instead of a worker).
+constexpr bool is_socket_op(op_kind k) noexcept {
+  return k >= op_kind::accept;
+}
+
+// op: one read, write, fsync or socket call in flight. It lives in the frame of the tasklet that
+// issued it; that tasklet does not leave the frame until the poller is done with it (state
+// delivered).
 struct op {
   enum class state : std::uint8_t {
     queued,     // started with the backend, maybe not yet handed to the kernel or a worker
@@ -53,6 +77,9 @@ struct op {
   int open_flags = 0;        // openat: the flags (buf is the NUL-terminated path)
   unsigned open_mode = 0;    // openat: the mode of a created file
   long result = 0;           // bytes, or -errno
+  std::uint32_t addrlen = 0;  // accept: the sockaddr buffer's size in, the peer's length out
+  int msg_flags = 0;          // recv/send/recvmsg/sendmsg flags (MSG_NOSIGNAL, MSG_PEEK, ...)
+  bool timed_out = false;     // its deadline passed and the poller asked for its cancellation
   state st = state::queued;
   bool cancel_requested = false;
   op* done_next = nullptr;  // the poller's done list

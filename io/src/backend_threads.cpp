@@ -22,9 +22,22 @@
 // and simply wait for the worker to finish. Either way the op's buffer stays valid until the
 // worker has handed the op back.
 #include <fcntl.h>
+//
+// Sockets (op kinds accept..sendmsg) never go to a worker: a blocked thread per connection does
+// not scale. They are performed by the poller's own thread, non-blocking (sockets are
+// O_NONBLOCK), in poll(): an op that would block waits in a per-descriptor FIFO (one for the
+// reading kinds, one for the writing kinds) and the descriptor is registered with an epoll set;
+// poll() then waits in epoll_wait (with an eventfd the workers and wake() write) instead of on
+// the condition variable, and retries the heads of the queues the kernel says are ready. A
+// cancel takes a waiting op out of its queue: it was not performed, so it completes with
+// -ECANCELED; one already performed has completed. A descriptor with no op waiting is removed
+// from the set, so the owner may close it as soon as its ops are done.
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +45,9 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <unordered_map>
 
 #include "backend.hpp"
 
@@ -90,11 +105,67 @@ long run_blocking(op& o) noexcept {
     case op_kind::ftruncate:
       n = ::ftruncate(o.fd, o.offset);
       break;
+    default:
+      return -EINVAL;  // sockets never run blocking (start() keeps them on the poller)
   }
   return n >= 0 ? static_cast<long>(n) : -errno;
 }
 
 namespace {
+
+// reads_socket(k): the socket kinds that wait for input (the others wait to write).
+bool reads_socket(op_kind k) noexcept {
+  return k == op_kind::accept || k == op_kind::recv || k == op_kind::recvmsg;
+}
+
+// perform_socket(o): one non-blocking attempt at a socket op: bytes, a descriptor, 0 for a
+// connect that is complete, -EAGAIN when it would block, or -errno. A connect is started once
+// (pool_phase 1 afterwards); later attempts ask the socket for its outcome (SO_ERROR).
+long perform_socket(op& o) {
+  for (;;) {
+    ssize_t n = 0;
+    switch (o.kind) {
+      case op_kind::accept: {
+        static_assert(sizeof(socklen_t) == sizeof o.addrlen);
+        auto* len = reinterpret_cast<socklen_t*>(&o.addrlen);
+        n = ::accept4(o.fd, static_cast<sockaddr*>(o.buf), len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        break;
+      }
+      case op_kind::connect:
+        if (o.pool_phase == 0) {
+          o.pool_phase = 1;
+          n = ::connect(o.fd, static_cast<const sockaddr*>(o.buf), o.len);
+          if (n < 0 && errno == EINPROGRESS) return -EAGAIN;
+        } else {
+          pollfd p{o.fd, POLLOUT, 0};
+          if (::poll(&p, 1, 0) == 0) return -EAGAIN;
+          int err = 0;
+          socklen_t len = sizeof err;
+          if (::getsockopt(o.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+          return -err;
+        }
+        break;
+      case op_kind::recv:
+        n = ::recv(o.fd, o.buf, o.len, o.msg_flags | MSG_DONTWAIT);
+        break;
+      case op_kind::send:
+        n = ::send(o.fd, o.buf, o.len, o.msg_flags | MSG_DONTWAIT);
+        break;
+      case op_kind::recvmsg:
+        n = ::recvmsg(o.fd, static_cast<msghdr*>(o.buf), o.msg_flags | MSG_DONTWAIT);
+        break;
+      case op_kind::sendmsg:
+        n = ::sendmsg(o.fd, static_cast<const msghdr*>(o.buf), o.msg_flags | MSG_DONTWAIT);
+        break;
+      default:
+        return -EINVAL;
+    }
+    if (n >= 0) return static_cast<long>(n);
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return -EAGAIN;
+    return -errno;
+  }
+}
 
 long execute(op& o) {
   for (;;) {
@@ -119,6 +190,18 @@ long execute(op& o) {
 class thread_backend final : public backend {
  public:
   thread_backend() {
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ep_ < 0 || efd_ < 0) {
+      const int err = errno;
+      if (ep_ >= 0) ::close(ep_);
+      if (efd_ >= 0) ::close(efd_);
+      throw std::system_error(err, std::generic_category(), "stackless: epoll/eventfd");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = efd_;
+    ::epoll_ctl(ep_, EPOLL_CTL_ADD, efd_, &ev);
     workers_.reserve(kWorkers);
     for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { work(); });
   }
@@ -129,6 +212,8 @@ class thread_backend final : public backend {
     }
     qcv_.notify_all();
     for (auto& w : workers_) w.join();
+    ::close(ep_);
+    ::close(efd_);
   }
   thread_backend(const thread_backend&) = delete;
   thread_backend& operator=(const thread_backend&) = delete;
@@ -139,6 +224,7 @@ class thread_backend final : public backend {
     o.pool_phase = 0;
     o.pool_cancel.store(false, std::memory_order_relaxed);  // not yet visible to any worker
     staged_.push_back(&o);
+    if (is_socket_op(o.kind)) has_socket_ops_ = true;
   }
 
   void cancel(op& o) override {
@@ -147,6 +233,19 @@ class thread_backend final : public backend {
       staged_.erase(it);
       o.result = -ECANCELED;
       local_done_.push_back(&o);
+      return;
+    }
+    if (is_socket_op(o.kind)) {
+      // Waiting for readiness: not performed (only this thread performs socket ops).
+      auto w = watches_.find(o.fd);
+      if (w == watches_.end()) return;  // completed: already on local_done_
+      auto& q = reads_socket(o.kind) ? w->second.rd : w->second.wr;
+      if (auto it = std::find(q.begin(), q.end(), &o); it != q.end()) {
+        q.erase(it);
+        o.result = -ECANCELED;
+        local_done_.push_back(&o);
+        rearm(w);
+      }
       return;
     }
     std::lock_guard lk(qm_);
@@ -164,6 +263,7 @@ class thread_backend final : public backend {
   }
 
   void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
+    if (has_socket_ops_) stage_sockets();
     if (!staged_.empty() || !cancelling_.empty()) {
       std::size_t n = staged_.size();
       {
@@ -181,7 +281,9 @@ class thread_backend final : public backend {
     done.insert(done.end(), local_done_.begin(), local_done_.end());
     const bool have_local = !local_done_.empty();
     local_done_.clear();
-    {
+    if (!watches_.empty()) {
+      wait_ready(done, have_local ? std::optional(std::chrono::nanoseconds(0)) : timeout);
+    } else {
       std::unique_lock lk(dm_);
       if (done_.empty() && !have_local && !woken_ && (!timeout || timeout->count() > 0)) {
         auto limit = timeout;
@@ -207,7 +309,7 @@ class thread_backend final : public backend {
   void wake() noexcept override {
     std::lock_guard lk(dm_);
     woken_ = true;
-    if (poller_waiting_) dcv_.notify_one();
+    notify_poller();
   }
 
  private:
@@ -244,14 +346,142 @@ class thread_backend final : public backend {
       o->result = r;
       std::lock_guard lk(dm_);
       done_.push_back(o);  // last touch of o
-      if (poller_waiting_) dcv_.notify_one();
+      notify_poller();
     }
+  }
+
+  // notify_poller(): dm_ held. Wakes the poller from whichever wait it is in.
+  void notify_poller() noexcept {
+    if (poller_waiting_) dcv_.notify_one();
+    if (poller_in_epoll_) {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(efd_, &one, sizeof one);
+    }
+  }
+
+  // ---- sockets: readiness ---------------------------------------------------------------
+  struct watch {
+    std::deque<op*> rd, wr;   // waiting ops, FIFO per direction
+    std::uint32_t armed = 0;  // the events registered with ep_ (0: not registered)
+  };
+  using watch_it = std::unordered_map<int, watch>::iterator;
+
+  // stage_sockets(): moves the staged socket ops to their descriptor's queue and tries each
+  // new op at once when it is first in its queue (most are ready: no epoll round trip).
+  void stage_sockets() {
+    has_socket_ops_ = false;
+    std::size_t keep = 0;
+    for (op* o : staged_) {
+      if (!is_socket_op(o->kind)) {
+        staged_[keep++] = o;
+        continue;
+      }
+      auto w = watches_.try_emplace(o->fd).first;
+      auto& q = reads_socket(o->kind) ? w->second.rd : w->second.wr;
+      q.push_back(o);
+      if (q.size() == 1) advance(q);
+      rearm(w);
+    }
+    staged_.resize(keep);
+  }
+
+  // advance(q): performs the ops at the head of q until one would block.
+  void advance(std::deque<op*>& q) {
+    while (!q.empty()) {
+      op* o = q.front();
+      const long r = perform_socket(*o);
+      if (r == -EAGAIN) return;
+      o->result = r;
+      q.pop_front();
+      local_done_.push_back(o);
+    }
+  }
+
+  // rearm(w): registers w's descriptor for what its queues wait for; forgets it when nothing.
+  void rearm(watch_it w) {
+    const std::uint32_t want = (w->second.rd.empty() ? 0u : std::uint32_t{EPOLLIN}) |
+                               (w->second.wr.empty() ? 0u : std::uint32_t{EPOLLOUT});
+    const int fd = w->first;
+    if (want == w->second.armed) {
+      if (!want) watches_.erase(w);
+      return;
+    }
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.fd = fd;
+    if (!want) {
+      ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, &ev);
+      watches_.erase(w);
+      return;
+    }
+    const int how = w->second.armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (::epoll_ctl(ep_, how, fd, &ev) != 0) {
+      // Not pollable (a closed or wrong descriptor): every op waiting on it fails with the error.
+      const long err = -errno;
+      for (auto* q : {&w->second.rd, &w->second.wr}) {
+        for (op* o : *q) {
+          o->result = err;
+          local_done_.push_back(o);
+        }
+        q->clear();
+      }
+      if (w->second.armed) ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, &ev);
+      watches_.erase(w);
+      return;
+    }
+    w->second.armed = want;
+  }
+
+  // wait_ready(done, timeout): the wait of poll() while sockets wait: epoll_wait on the sockets
+  // and the eventfd (worker completions and wake()), then performs the ready ops.
+  void wait_ready(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) {
+    int ms = -1;
+    {
+      std::lock_guard lk(dm_);
+      if (!done_.empty() || woken_ || !local_done_.empty()) timeout = std::chrono::nanoseconds(0);
+      if (!cancelling_.empty() && (!timeout || *timeout > kResignal)) timeout = kResignal;
+      if (timeout) {
+        // Round up: a deadline must not pass before we wake (epoll counts milliseconds).
+        const auto m = std::chrono::ceil<std::chrono::milliseconds>(*timeout).count();
+        ms = static_cast<int>(std::min<long long>(m, 24LL * 3600 * 1000));
+      }
+      poller_in_epoll_ = ms != 0;
+    }
+    epoll_event evs[256];
+    const int n = ::epoll_wait(ep_, evs, 256, ms);
+    {
+      std::lock_guard lk(dm_);
+      poller_in_epoll_ = false;
+      woken_ = false;
+      done.insert(done.end(), done_.begin(), done_.end());
+      done_.clear();
+    }
+    for (int i = 0; i < n; ++i) {
+      const int fd = evs[i].data.fd;
+      if (fd == efd_) {
+        std::uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(efd_, &v, sizeof v);
+        continue;
+      }
+      auto w = watches_.find(fd);
+      if (w == watches_.end()) continue;
+      const std::uint32_t e = evs[i].events;
+      if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) advance(w->second.rd);
+      if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) advance(w->second.wr);
+      rearm(w);
+    }
+    done.insert(done.end(), local_done_.begin(), local_done_.end());
+    local_done_.clear();
   }
 
   // Poller-thread only.
   std::vector<op*> staged_;      // started since the last poll(): handed over in one batch
   std::vector<op*> local_done_;  // cancelled before a worker saw them
   std::vector<op*> cancelling_;  // running ops with a cancellation outstanding
+  std::unordered_map<int, watch> watches_;  // sockets with ops waiting for readiness
+  bool has_socket_ops_ = false;             // staged_ holds a socket op
+  int ep_ = -1;                             // the epoll set of watches_ (and efd_)
+  int efd_ = -1;                            // written by notify_poller() during wait_ready()
 
   std::mutex qm_;  // guards jobs_, stop_, and every op's pool_phase / pool_worker
   std::condition_variable qcv_;
@@ -262,6 +492,7 @@ class thread_backend final : public backend {
   std::condition_variable dcv_;
   std::vector<op*> done_;
   bool poller_waiting_ = false;
+  bool poller_in_epoll_ = false;
   bool woken_ = false;
 
   std::vector<std::thread> workers_;  // last: started after every member above exists

@@ -19,6 +19,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #endif
 
@@ -172,6 +173,29 @@ class uring_backend final : public backend {
       case op_kind::ftruncate:
         // liburing 2.3 has no io_uring_prep_ftruncate (kernel 6.9+); the SQE is the same.
         io_uring_prep_rw(kOpFtruncate, sqe, o.fd, nullptr, 0, static_cast<__u64>(o.offset));
+        break;
+      case op_kind::accept:
+        static_assert(sizeof(socklen_t) == sizeof o.addrlen);
+        io_uring_prep_accept(sqe, o.fd, static_cast<sockaddr*>(o.buf),
+                             reinterpret_cast<socklen_t*>(&o.addrlen),
+                             SOCK_CLOEXEC | SOCK_NONBLOCK);
+        break;
+      case op_kind::connect:
+        io_uring_prep_connect(sqe, o.fd, static_cast<const sockaddr*>(o.buf), o.len);
+        break;
+      case op_kind::recv:
+        io_uring_prep_recv(sqe, o.fd, o.buf, o.len, o.msg_flags);
+        break;
+      case op_kind::send:
+        io_uring_prep_send(sqe, o.fd, o.buf, o.len, o.msg_flags);
+        break;
+      case op_kind::recvmsg:
+        io_uring_prep_recvmsg(sqe, o.fd, static_cast<msghdr*>(o.buf),
+                              static_cast<unsigned>(o.msg_flags));
+        break;
+      case op_kind::sendmsg:
+        io_uring_prep_sendmsg(sqe, o.fd, static_cast<const msghdr*>(o.buf),
+                              static_cast<unsigned>(o.msg_flags));
         break;
     }
     io_uring_sqe_set_data(sqe, &o);

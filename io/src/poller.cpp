@@ -89,12 +89,15 @@ const backend_choice& process_choice() {
 #endif
 
 // ---- records ---------------------------------------------------------------------------------
+struct timer;
 struct request : op {
   signal_channel sig;
+  timer* deadline = nullptr;  // submit() with a deadline: its timer, until the op completes
 };
 
 struct timer {
   clock::time_point deadline;
+  request* target = nullptr;  // a deadline of this op (submit with a deadline): cancel it
   bool fired = false;
   long result = 0;
   signal_channel sig;
@@ -155,7 +158,8 @@ class poller {
   void orphan() noexcept { orphaned_ = true; }
   bool orphaned() const noexcept { return orphaned_; }
 
-  outcome run(request& r, op_group* g, submit_flags flags) {
+  outcome run(request& r, op_group* g, submit_flags flags,
+              clock::time_point deadline = clock::time_point::max()) {
     const bool cancellable = flags == submit_flags::cancellable;
     // Refuse before starting anything: an op we could not wait for would outlive its buffer.
     // An uncancellable op (a file's last data) is started anyway and waited for with the
@@ -176,6 +180,14 @@ class poller {
     inflight_.push_back(&r);
     ++undelivered_;
     if (g) group_link(*g, r);
+    timer deadline_timer;  // fires fire_timers()'s cancellation of r; removed below if unfired
+    const bool timed = deadline != clock::time_point::max() && !injected;
+    if (timed) {
+      deadline_timer.deadline = deadline;
+      deadline_timer.target = &r;
+      deadline_timer.it = timers_.emplace(deadline, &deadline_timer);
+      r.deadline = &deadline_timer;
+    }
     if (injected) {
       r.result = *injected;
       complete(&r);  // as if the backend had reported it
@@ -206,7 +218,10 @@ class poller {
         }
       }
     }
+    if (timed && !deadline_timer.fired) timers_.erase(deadline_timer.it);
     out.result = r.result;
+    out.addrlen = r.addrlen;
+    out.timed_out = r.timed_out && (r.result == kCancelled || r.result == -EINTR);
     return out;
   }
 
@@ -328,6 +343,13 @@ class poller {
   }
 
   void complete(op* o) noexcept {
+    // A completed op's deadline is moot: drop its timer now, so that the poll tasklet does not
+    // stay alive for it once everything is delivered.
+    if (timer* t = static_cast<request*>(o)->deadline) {
+      if (!t->fired) timers_.erase(t->it);
+      t->fired = true;
+      static_cast<request*>(o)->deadline = nullptr;
+    }
     inflight_.erase(o);
     o->st = op::state::completed;
     done_.push_back(o);
@@ -352,6 +374,16 @@ class poller {
       timer* t = timers_.begin()->second;
       timers_.erase(timers_.begin());
       t->fired = true;
+      if (request* o = t->target) {
+        o->deadline = nullptr;
+        // An operation's deadline: cancel it (its completion still comes from the backend).
+        if (o->st == op::state::queued && !o->cancel_requested) {
+          o->cancel_requested = true;
+          o->timed_out = true;
+          be_->cancel(*o);
+        }
+        continue;
+      }
       t->result = result;
       t->sig.deliver(result);
     }
@@ -605,6 +637,19 @@ outcome submit_open(const char* path, int flags, unsigned mode) {
   return out;
 }
 #endif
+outcome submit(const op_args& a, op_group* group, deadline_clock::time_point deadline) {
+  request r;
+  r.kind = a.kind;
+  r.fd = a.fd;
+  r.buf = a.buf;
+  r.len = a.len;
+  r.offset = a.offset;
+  r.addrlen = a.addrlen;
+  r.msg_flags = a.msg_flags;
+  outcome out = the_poller().run(r, group, submit_flags::cancellable, deadline);
+  retire_if_idle_orphan();
+  return out;
+}
 
 void set_fault_hook(fault_hook hook) {
   tls_fault_hook = std::move(hook);

@@ -66,6 +66,11 @@ enum class submit_flags : std::uint8_t {
 struct outcome {
   long result = 0;
   std::exception_ptr interrupted;
+  // timed_out: the deadline given to submit() passed and cancelled the operation before it did
+  // anything (result is then -ECANCELED). An operation the deadline was too late to stop keeps
+  // its real result and timed_out false.
+  bool timed_out = false;
+  std::uint32_t addrlen = 0;  // accept: the length of the peer's address
   void rethrow_if_interrupted() const {
     if (interrupted) std::rethrow_exception(interrupted);
   }
@@ -84,6 +89,23 @@ outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t 
 // closed here (nothing leaks) and the outcome says interrupted. A tasklet that may not block (a
 // block or switch trap) opens with the thread blocked instead. POSIX only.
 outcome submit_open(const char* path, int flags, unsigned mode);
+// op_args: one operation's fields (backend.hpp's op), for the socket kinds.
+struct op_args {
+  op_kind kind = op_kind::read;
+  int fd = -1;
+  void* buf = nullptr;
+  std::uint32_t len = 0;
+  std::int64_t offset = -1;
+  std::uint32_t addrlen = 0;
+  int msg_flags = 0;
+};
+using deadline_clock = std::chrono::steady_clock;
+constexpr deadline_clock::time_point no_deadline = deadline_clock::time_point::max();
+
+// submit(args, group, deadline): as above; when `deadline` passes first the poller cancels the
+// operation exactly as a kill would (it is either not performed, or performed and its result
+// reported) and outcome::timed_out says so. No deadline: no timer at all.
+outcome submit(const op_args& args, op_group* group, deadline_clock::time_point deadline);
 
 // cancel_group(g): asks the backend to cancel every operation of g still in flight (their
 // tasklets get -ECANCELED or the real result). Does not wait. Refusing new operations is the

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "backend_choice.hpp"
 #include "io_helpers.hpp"
 
 #ifdef _WIN32
@@ -24,15 +25,7 @@ struct io_global {
     if (std::getenv("STACKLESS_IO_TEST_SECCOMP")) iot::deny_io_uring();
 #endif
     // The uring run has nothing to test when io_uring cannot be set up: skip, saying why.
-    const char* want = std::getenv("STACKLESS_IO_BACKEND");
-    if (want && std::string(want) == "uring") {
-      if (auto ec = stackless::io::uring_probe()) {
-        std::printf("SKIP: io_uring unavailable (%s)\n", ec.message().c_str());
-        std::fflush(stdout);
-        std::_Exit(77);
-      }
-      if (stackless::io::backend_name() != "io_uring") std::_Exit(1);
-    }
+    exit_unless_backend_usable();
 #ifdef _WIN32
     iot::g_dir = std::filesystem::temp_directory_path() /
                  ("stackless-io-" + std::to_string(::GetCurrentProcessId()));

@@ -5,6 +5,7 @@
 #include "stackless/io/file.hpp"
 #include "stackless/io/io.hpp"
 #include "stackless/io/sleep.hpp"
+#include "stackless/net.hpp"
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/scope.hpp"
 #include "stackless/runtime/tasklet.hpp"

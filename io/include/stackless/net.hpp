@@ -1,0 +1,191 @@
+// stackless::net: sockets on the poll tasklet, reading like Python's socket module (and
+// Stackless's stacklesssocket): every blocking call blocks only the calling tasklet, so a server
+// is one tasklet per connection written as plain sequential code.
+//
+//   net::socket srv = net::create_server(net::address("127.0.0.1", 0));
+//   auto [conn, peer] = srv.accept();            // blocks this tasklet only
+//   for (std::string d; !(d = conn.recv(4096)).empty();) conn.sendall(d);   // "" is EOF
+//
+// POSIX only for now (Linux: io_uring, or the thread-pool backend's epoll readiness path; see
+// docs/net.md). On Windows this header declares nothing.
+//
+// Errors: std::system_error whose code is the errno (ECONNREFUSED, ECONNRESET, EPIPE, ...) and
+// whose message names the call and the address (the peer's for connect/recv/send, the local one
+// for bind/listen/accept), e.g. "stackless::net::connect to 127.0.0.1:1: Connection refused".
+// A call on a closed or moved-from socket is EBADF "socket is closed". A socket with a timeout
+// raises stackless::timeout_error (<stackless/sync.hpp>); a non-blocking socket (timeout 0)
+// raises system_error EAGAIN (Python's BlockingIOError) when the call would block; EOF is an
+// empty recv(). A socket belongs to the thread that made it: every call from another thread
+// throws stackless::wrong_thread_error.
+//
+// Rules (the same as io::file's, docs/io.md): a kill or a timeout cancels an operation exactly:
+// it is either not performed at all, or performed and its result kept: bytes a killed or timed
+// out recv took are returned by the next recv, a datagram by the next recvfrom, a connection by
+// the next accept. Closing or destroying a socket cancels what other tasklets have in flight on
+// it and wakes each of them with EBADF "socket is closed"; no kernel operation writes into
+// freed memory. Calls of one kind are served one at a time in FIFO order per socket (receives:
+// recv, recv_into, recvfrom, accept; sends: send, sendall, sendto, connect), so two tasklets
+// may receive from and send to one socket concurrently and sendall()s never interleave.
+#pragma once
+
+#ifndef _WIN32
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "stackless/sync.hpp"  // timeout_error
+
+namespace stackless::net {
+
+// Python's constants (socket.AF_INET, ...), as the platform's values.
+inline constexpr int af_inet = AF_INET;
+inline constexpr int af_inet6 = AF_INET6;
+inline constexpr int af_unix = AF_UNIX;
+inline constexpr int sock_stream = SOCK_STREAM;
+inline constexpr int sock_dgram = SOCK_DGRAM;
+inline constexpr int shut_rd = SHUT_RD;
+inline constexpr int shut_wr = SHUT_WR;
+inline constexpr int shut_rdwr = SHUT_RDWR;
+
+// address: a socket address, Python's (host, port) tuple or a Unix socket path.
+class address {
+ public:
+  // address(): empty (family 0): what recvfrom() reports on a connected stream socket.
+  address() noexcept = default;
+  // address(host, port): an IPv4 or IPv6 address. host is numeric ("127.0.0.1", "::1",
+  // "fe80::1%2" is refused), "" (IPv4 any address, as Python's ''), "localhost" (127.0.0.1) or
+  // "::" . No name resolution: any other name throws std::invalid_argument naming it.
+  address(std::string_view host, std::uint16_t port);
+  // unix_path(path): a Unix socket path; a leading '@' names an abstract socket (Linux). Throws
+  // std::invalid_argument when the path does not fit sun_path (107 bytes) or holds a NUL.
+  static address unix_path(std::string_view path);
+  // from_native(sa, len): wraps a sockaddr the kernel returned.
+  static address from_native(const sockaddr* sa, socklen_t len);
+
+  int family() const noexcept { return len_ ? ss_.ss_family : 0; }
+  // host(), port(): for IPv4/IPv6 ("" and 0 otherwise). path(): for Unix ("@name" if abstract).
+  std::string host() const;
+  std::uint16_t port() const noexcept;
+  std::string path() const;
+  // str(): "127.0.0.1:80", "[::1]:80", "/tmp/s", "@name", "" (empty), "(unnamed)".
+  std::string str() const;
+
+  const sockaddr* native() const noexcept { return reinterpret_cast<const sockaddr*>(&ss_); }
+  socklen_t native_size() const noexcept { return len_; }
+  friend bool operator==(const address& a, const address& b) noexcept;
+  friend std::ostream& operator<<(std::ostream& os, const address& a);  // writes str()
+
+ private:
+  sockaddr_storage ss_{};
+  socklen_t len_ = 0;
+};
+
+namespace detail {
+struct socket_impl;
+struct socket_release {
+  void operator()(socket_impl* s) const noexcept;
+};
+}  // namespace detail
+
+class socket {
+ public:
+  // socket(): a closed socket.
+  socket() noexcept;
+  // socket(family, type, proto): af_inet/af_inet6/af_unix, sock_stream/sock_dgram. Throws
+  // system_error (EAFNOSUPPORT, EMFILE, ...) naming the family and type. Blocking (no timeout).
+  explicit socket(int family, int type = sock_stream, int proto = 0);
+  socket(socket&&) noexcept;
+  socket& operator=(socket&&) noexcept;
+  socket(const socket&) = delete;
+  socket& operator=(const socket&) = delete;
+  // ~socket() closes it as close() does; never throws.
+  ~socket();
+
+  // bind(addr), listen(backlog): plain system calls (never block). backlog < 0 is 0; above
+  // SOMAXCONN the kernel caps it.
+  void bind(const address& addr);
+  void listen(int backlog = 128);
+  // accept(): the next connection and its peer's address. The new socket is blocking.
+  std::pair<socket, address> accept();
+  // connect(addr) raises on failure; connect_ex(addr) returns the errno instead (0: connected;
+  // ETIMEDOUT when the socket's timeout passed; EINPROGRESS when non-blocking). After a failed
+  // or timed-out connect the socket's state is unspecified: close it (as in Python).
+  void connect(const address& addr);
+  int connect_ex(const address& addr);
+
+  // recv(bufsize): up to bufsize bytes ("" at EOF, or when bufsize is 0). A datagram socket
+  // returns one datagram, truncated to bufsize. At most 1 MiB per call whatever bufsize says
+  // (memory grows with what arrives, not with bufsize).
+  std::string recv(std::size_t bufsize, int flags = 0);
+  // recv_into(buf): recv into buf; returns the bytes received (0 at EOF or for an empty buf).
+  std::size_t recv_into(std::span<std::byte> buf, int flags = 0);
+  std::size_t recv_into(std::span<char> buf, int flags = 0) {
+    return recv_into(std::as_writable_bytes(buf), flags);
+  }
+  // recvfrom(bufsize): recv() and the sender's address (empty for a connected stream).
+  std::pair<std::string, address> recvfrom(std::size_t bufsize, int flags = 0);
+  // send(data): sends some of data (all of it for a datagram); returns how much. Never raises
+  // SIGPIPE: a closed peer is system_error EPIPE. Empty data sends nothing on a stream (an
+  // empty datagram on a datagram socket).
+  std::size_t send(std::string_view data, int flags = 0);
+  std::size_t send(std::span<const std::byte> data, int flags = 0);
+  // sendall(data): sends all of data. The socket's timeout bounds the whole call (Python 3.5+);
+  // a timeout or error says how many of the bytes were sent ("sent 65536 of 1048576 bytes").
+  void sendall(std::string_view data, int flags = 0);
+  // sendto(data, addr): one datagram to addr; returns its size.
+  std::size_t sendto(std::string_view data, const address& addr, int flags = 0);
+  // shutdown(how): shut_rd, shut_wr or shut_rdwr (the peer sees EOF after shut_wr).
+  void shutdown(int how);
+  // close(): cancels what other tasklets have in flight on the socket (they raise EBADF), waits
+  // until the kernel is done with it, and closes the descriptor. Closing again does nothing.
+  void close();
+  bool closed() const noexcept;
+
+  // settimeout(): nullopt blocks without limit (Python's None), 0 makes the socket
+  // non-blocking, a positive value makes each call raise timeout_error after that long.
+  // Negative or NaN seconds throw std::invalid_argument. Inherited by nothing (accept()
+  // returns blocking sockets, as Python without a default timeout).
+  void settimeout(std::optional<double> seconds);
+  std::optional<double> gettimeout() const;
+  // setblocking(true) = settimeout(nullopt); setblocking(false) = settimeout(0).
+  void setblocking(bool flag);
+  bool getblocking() const;
+
+  // setsockopt/getsockopt with an int value (SO_REUSEADDR, TCP_NODELAY, SO_RCVBUF, ...).
+  void setsockopt(int level, int option, int value);
+  int getsockopt(int level, int option) const;
+  address getsockname() const;
+  address getpeername() const;
+  // fileno(): the descriptor (-1 when closed); family(), type(): as given to the constructor.
+  int fileno() const noexcept;
+  int family() const noexcept;
+  int type() const noexcept;
+
+ private:
+  explicit socket(std::unique_ptr<detail::socket_impl, detail::socket_release> p) noexcept;
+  detail::socket_impl& live(const char* op) const;
+  std::unique_ptr<detail::socket_impl, detail::socket_release> impl_;
+};
+
+// create_connection(addr, timeout): a connected TCP socket (the timeout applies to the connect
+// and stays set on the socket, as in Python).
+socket create_connection(const address& addr, std::optional<double> timeout = std::nullopt);
+// create_server(addr, backlog, reuse_port): a bound, listening stream socket (SO_REUSEADDR on
+// POSIX, as Python's create_server; SO_REUSEPORT when asked). Unix paths work too.
+socket create_server(const address& addr, int backlog = 128, bool reuse_port = false);
+
+}  // namespace stackless::net
+
+#endif  // !_WIN32

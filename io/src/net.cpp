@@ -1,0 +1,810 @@
+// stackless::net: sockets on the poller. Every blocking call is one or more backend operations
+// (poller.hpp's submit with the socket's deadline); a socket in non-blocking mode (timeout 0)
+// makes the system call directly. The only place where a socket's negative errno becomes an
+// exception (system_error naming the call and the address).
+//
+// Invariants (per socket_impl, all thread-confined):
+//   pending holds stream bytes a cancelled recv took; they precede anything still in the kernel,
+//   because receives are serialised by rlock (a second receive cannot overtake the first).
+//   pending_dgrams / pending_accepts likewise hold datagrams and connections.
+//   refs counts the socket handle plus one per call in progress: a call never touches a freed
+//   impl, whatever happens to the handle meanwhile.
+#include "stackless/net.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <ostream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <tuple>
+
+#include "poller.hpp"
+#include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/tasklet.hpp"
+
+namespace stackless::net {
+
+using io::detail::deadline_clock;
+using io::detail::no_deadline;
+using io::detail::op_args;
+using io::detail::op_kind;
+using io::detail::outcome;
+
+// ---- address ---------------------------------------------------------------------------------
+
+address::address(std::string_view host, std::uint16_t port) {
+  std::string h(host);
+  if (h.empty()) h = "0.0.0.0";
+  if (h == "localhost") h = "127.0.0.1";
+  if (h.find('\0') == std::string::npos) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss_);
+    if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(port);
+      len_ = sizeof(sockaddr_in);
+      return;
+    }
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss_);
+    if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(port);
+      len_ = sizeof(sockaddr_in6);
+      return;
+    }
+  }
+  ss_ = {};
+  throw std::invalid_argument("stackless::net::address: '" + std::string(host) +
+                              "' is not a numeric IPv4 or IPv6 address (no name resolution)");
+}
+
+address address::unix_path(std::string_view path) {
+  address a;
+  auto* un = reinterpret_cast<sockaddr_un*>(&a.ss_);
+  const bool abstract = !path.empty() && path.front() == '@';
+  if (path.size() >= sizeof un->sun_path || path.find('\0') != std::string_view::npos) {
+    throw std::invalid_argument(
+        "stackless::net::address::unix_path: '" + std::string(path) + "': " +
+        (path.size() >= sizeof un->sun_path ? "longer than 107 bytes" : "embedded null byte"));
+  }
+  un->sun_family = AF_UNIX;
+  std::memcpy(un->sun_path, path.data(), path.size());
+  if (abstract) un->sun_path[0] = '\0';
+  // An abstract name's length is exact; a path carries its terminating NUL.
+  a.len_ =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+  return a;
+}
+
+address address::from_native(const sockaddr* sa, socklen_t len) {
+  address a;
+  len = std::min<socklen_t>(len, sizeof a.ss_);
+  std::memcpy(&a.ss_, sa, len);
+  a.len_ = len;
+  return a;
+}
+
+std::string address::host() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss_)->sin_addr, buf, sizeof buf);
+  else if (family() == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss_)->sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+std::uint16_t address::port() const noexcept {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss_)->sin_port);
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss_)->sin6_port);
+  return 0;
+}
+
+std::string address::path() const {
+  if (family() != AF_UNIX) return {};
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&ss_);
+  const std::size_t n = len_ - offsetof(sockaddr_un, sun_path);
+  if (n == 0) return {};
+  if (un->sun_path[0] == '\0') {
+    std::string abstract(1, '@');  // (not "@" + string: a GCC 12 -Wrestrict false positive)
+    abstract.append(un->sun_path + 1, n - 1);
+    return abstract;
+  }
+  return std::string(un->sun_path, strnlen(un->sun_path, n));
+}
+
+std::string address::str() const {
+  switch (family()) {
+    case AF_INET:
+      return host() + ":" + std::to_string(port());
+    case AF_INET6: {
+      std::string s(1, '[');  // (not "[" + string: a GCC 12 -Wrestrict false positive)
+      s += host();
+      s += "]:";
+      s += std::to_string(port());
+      return s;
+    }
+    case AF_UNIX: {
+      std::string p = path();
+      return p.empty() ? "(unnamed)" : p;
+    }
+    default:
+      return {};
+  }
+}
+
+std::ostream& operator<<(std::ostream& os, const address& a) {
+  return os << a.str();
+}
+
+bool operator==(const address& a, const address& b) noexcept {
+  return a.len_ == b.len_ && std::memcmp(&a.ss_, &b.ss_, a.len_) == 0;
+}
+
+// ---- the socket's state ----------------------------------------------------------------------
+namespace detail {
+
+constexpr std::size_t kMaxRecv = std::size_t{1} << 20;  // one recv moves at most 1 MiB
+constexpr std::size_t kMaxSend = std::size_t{1} << 30;
+
+struct socket_impl {
+  int fd = -1;
+  int family = 0, type = 0;
+  std::thread::id owner = std::this_thread::get_id();
+  // timeout: nullopt blocks without limit; zero is non-blocking.
+  std::optional<deadline_clock::duration> timeout;
+  bool closing = false;          // close() began: no new operation starts
+  bool closer_active = false;    // a tasklet is inside close_socket()
+  io::detail::op_group group;    // every operation in flight on fd
+  stackless::lock rlock, wlock;  // receives, sends: one call of each kind at a time (FIFO)
+  address peer;                  // known peer (connect, accept), for messages
+  std::string pending;           // stream bytes a cancelled receive took
+  std::deque<std::pair<std::string, address>> pending_dgrams;
+  std::deque<std::pair<int, address>> pending_accepts;
+  std::size_t refs = 1;
+
+  bool stream() const noexcept { return type == SOCK_STREAM; }
+  bool nonblocking() const noexcept { return timeout && timeout->count() == 0; }
+  deadline_clock::time_point deadline() const {
+    if (!timeout) return no_deadline;
+    return deadline_clock::now() + *timeout;
+  }
+};
+
+void socket_release::operator()(socket_impl* s) const noexcept {
+  if (--s->refs > 0) return;
+  // The last reference: no call in progress, no operation in flight.
+  if (s->fd >= 0) ::close(s->fd);
+  for (auto& [fd, a] : s->pending_accepts) ::close(fd);
+  delete s;  // NOLINT: reference counted (socket_impl::refs)
+}
+
+namespace {
+
+class hold {
+ public:
+  explicit hold(socket_impl& s) noexcept : s_(s) { ++s_.refs; }
+  ~hold() { socket_release{}(&s_); }
+  hold(const hold&) = delete;
+  hold& operator=(const hold&) = delete;
+
+ private:
+  socket_impl& s_;
+};
+
+// where(s, what, to): "stackless::net::<what>" plus " to|from <addr>" when an address is known.
+std::string where(const char* what, const char* prep, const address& a) {
+  std::string m = std::string("stackless::net::") + what;
+  const std::string as = a.str();
+  if (!as.empty()) m += std::string(" ") + prep + " " + as;
+  return m;
+}
+
+// name_of(fd, call, err): the address getsockname or getpeername (call) reports; on failure
+// the empty address with err set to the errno.
+address name_of(int fd, int (*call)(int, sockaddr*, socklen_t*), int& err) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  err = 0;
+  if (fd < 0) {
+    err = EBADF;
+    return {};
+  }
+  if (call(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    err = errno;
+    return {};
+  }
+  return address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+// local_name(s), peer_name(s): for messages; empty when unknown.
+address local_name(const socket_impl& s) {
+  int err;
+  return name_of(s.fd, ::getsockname, err);
+}
+
+address peer_name(socket_impl& s) {
+  if (!s.peer.family()) {
+    int err;
+    s.peer = name_of(s.fd, ::getpeername, err);
+  }
+  return s.peer;
+}
+
+[[noreturn]] void fail_closed(const char* what) {
+  throw std::system_error(EBADF, std::generic_category(),
+                          std::string("stackless::net::") + what + ": socket is closed");
+}
+
+void check_open(const socket_impl& s, const char* what) {
+  if (s.fd < 0 || s.closing) fail_closed(what);
+}
+
+[[noreturn]] void fail_errno(int err, const std::string& where) {
+  throw std::system_error(err, std::generic_category(), where);
+}
+
+[[noreturn]] void fail_timeout(const std::string& where, const std::string& extra = {}) {
+  throw stackless::timeout_error(where + ": timed out" + extra);
+}
+
+// kind_lock: one receive (or send) call at a time per socket, FIFO; the wait counts against the
+// call's deadline. Non-blocking sockets do not wait for it (EAGAIN).
+class kind_lock {
+ public:
+  kind_lock(socket_impl& s, stackless::lock& l, deadline_clock::time_point deadline,
+            const char* what)
+      : l_(l) {
+    if (s.nonblocking()) {
+      if (!l_.try_lock()) fail_errno(EAGAIN, std::string("stackless::net::") + what);
+    } else if (deadline == no_deadline) {
+      l_.lock();
+    } else if (!l_.try_lock_until(deadline)) {
+      fail_timeout(std::string("stackless::net::") + what);
+    }
+    if (s.closing || s.fd < 0) {
+      l_.unlock();
+      fail_closed(what);
+    }
+  }
+  ~kind_lock() { l_.unlock(); }
+  kind_lock(const kind_lock&) = delete;
+  kind_lock& operator=(const kind_lock&) = delete;
+
+ private:
+  stackless::lock& l_;
+};
+
+// perform(s, a, deadline, keep, where): one operation, repeated on EINTR/EAGAIN. A kill or
+// throw that arrives while it runs: `keep(result, addrlen)` keeps what a completed operation
+// produced (result >= 0), then the exception propagates. Returns the result (>= 0) and sets
+// `addrlen` for accept/recvmsg; raises timeout_error, EBADF (closed meanwhile) or the errno.
+template <class Keep, class Where>
+long perform(socket_impl& s, op_args a, deadline_clock::time_point deadline, Keep&& keep,
+             Where&& where_fn, std::uint32_t* addrlen = nullptr, const char* what = "operation") {
+  const std::uint32_t addrlen0 = a.addrlen;
+  for (;;) {
+    if (s.closing || s.fd < 0) fail_closed(what);  // no switch between this and the submission
+    a.fd = s.fd;
+    a.addrlen = addrlen0;
+    const outcome o = io::detail::submit(a, &s.group, deadline);
+    if (o.interrupted) {
+      if (o.result >= 0) keep(o.result, o.addrlen);
+      o.rethrow_if_interrupted();
+    }
+    if (o.timed_out) fail_timeout(where_fn());
+    const long r = o.result;
+    if (r >= 0) {
+      if (addrlen) *addrlen = o.addrlen;
+      return r;
+    }
+    if (s.closing && r == io::detail::kCancelled) fail_closed(what);
+    if (r == -EINTR || r == -EAGAIN) continue;
+    fail_errno(static_cast<int>(-r), where_fn());
+  }
+}
+
+// direct(r, where): a non-blocking socket's system call result (-1 with errno set).
+long direct_result(long r, const std::string& where) {
+  if (r < 0) fail_errno(errno, where);
+  return r;
+}
+
+// recv_common(s, dst, n, flags, from, what): the receive path of recv/recv_into/recvfrom.
+// Takes from what a cancelled receive kept first; a datagram larger than n is truncated.
+std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, address* from,
+                        const char* what) {
+  const auto deadline = s.deadline();
+  kind_lock lk(s, s.rlock, deadline, what);
+  const bool peek = flags & MSG_PEEK;
+  if (s.stream() && !s.pending.empty()) {
+    const std::size_t k = std::min(n, s.pending.size());
+    std::memcpy(dst, s.pending.data(), k);
+    if (!peek) s.pending.erase(0, k);
+    if (from) *from = address();
+    return k;
+  }
+  if (!s.stream() && !s.pending_dgrams.empty()) {
+    auto& d = s.pending_dgrams.front();
+    const std::size_t k = std::min(n, d.first.size());
+    std::memcpy(dst, d.first.data(), k);
+    if (from) *from = d.second;
+    if (!peek) s.pending_dgrams.pop_front();
+    return k;
+  }
+  auto where_fn = [&] { return where(what, "from", peer_name(s)); };
+  if (s.stream()) {
+    auto keep = [&](long r, std::uint32_t) {
+      if (!peek) s.pending.append(dst, static_cast<std::size_t>(r));
+    };
+    long r;
+    if (s.nonblocking()) {
+      r = direct_result(::recv(s.fd, dst, n, flags | MSG_DONTWAIT), where_fn());
+    } else {
+      op_args a;
+      a.kind = op_kind::recv;
+      a.buf = dst;
+      a.len = static_cast<std::uint32_t>(n);
+      a.msg_flags = flags;
+      r = perform(s, a, deadline, keep, where_fn, nullptr, what);
+    }
+    if (from) *from = address();
+    return static_cast<std::size_t>(r);
+  }
+  // Datagrams: recvmsg, for the sender's address.
+  sockaddr_storage ss{};
+  iovec iov{dst, n};
+  msghdr msg{};
+  msg.msg_name = &ss;
+  msg.msg_namelen = sizeof ss;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  auto sender = [&] {
+    return address::from_native(reinterpret_cast<sockaddr*>(&ss), msg.msg_namelen);
+  };
+  auto keep = [&](long r, std::uint32_t) {
+    if (!peek)
+      s.pending_dgrams.emplace_back(std::string(dst, static_cast<std::size_t>(r)), sender());
+  };
+  auto where_local = [&] { return where(what, "on", local_name(s)); };
+  long r;
+  if (s.nonblocking()) {
+    r = direct_result(::recvmsg(s.fd, &msg, flags | MSG_DONTWAIT), where_local());
+  } else {
+    op_args a;
+    a.kind = op_kind::recvmsg;
+    a.buf = &msg;
+    a.msg_flags = flags;
+    r = perform(s, a, deadline, keep, where_local, nullptr, what);
+  }
+  if (from) *from = sender();
+  return static_cast<std::size_t>(r);
+}
+
+// send_some(s, p, n, flags, deadline, what): one send; returns the bytes sent.
+template <class Where>
+std::size_t send_some(socket_impl& s, const char* p, std::size_t n, int flags,
+                      deadline_clock::time_point deadline, const char* what, Where&& where_fn) {
+  flags |= MSG_NOSIGNAL;
+  n = std::min(n, kMaxSend);
+  if (s.nonblocking())
+    return static_cast<std::size_t>(
+        direct_result(::send(s.fd, p, n, flags | MSG_DONTWAIT), where_fn()));
+  op_args a;
+  a.kind = op_kind::send;
+  a.buf = const_cast<char*>(p);
+  a.len = static_cast<std::uint32_t>(n);
+  a.msg_flags = flags;
+  return static_cast<std::size_t>(perform(
+      s, a, deadline, [](long, std::uint32_t) {}, where_fn, nullptr, what));
+}
+
+// connect_impl(s, addr): 0 or the errno (ETIMEDOUT for a timeout); EBADF raises.
+int connect_impl(socket_impl& s, const address& addr, const char* what) {
+  const auto deadline = s.deadline();
+  kind_lock lk(s, s.wlock, deadline, what);
+  s.peer = addr;
+  if (s.nonblocking()) {
+    if (::connect(s.fd, addr.native(), addr.native_size()) == 0) return 0;
+    return errno;
+  }
+  op_args a;
+  a.kind = op_kind::connect;
+  a.buf = const_cast<sockaddr*>(addr.native());
+  a.len = addr.native_size();
+  try {
+    perform(
+        s, a, deadline, [](long, std::uint32_t) {}, [&] { return where(what, "to", addr); },
+        nullptr, what);
+    return 0;
+  } catch (const stackless::timeout_error&) {
+    return ETIMEDOUT;
+  } catch (const std::system_error& e) {
+    if (e.code().value() == EBADF && s.closing) throw;
+    return e.code().value();
+  }
+}
+
+struct close_result {
+  std::exception_ptr interrupted;
+};
+
+// close_socket(s): marks the socket closing (new calls fail with EBADF), cancels every operation
+// in flight on it, waits until the backend is done with each, then closes the descriptor.
+// Tasklets queued on its locks wake one after the other and raise EBADF (kind_lock).
+std::exception_ptr close_socket(socket_impl& s) {
+  hold h(s);
+  s.closing = true;
+  s.closer_active = true;
+  io::detail::cancel_group(s.group);
+  std::exception_ptr e = io::detail::wait_group_empty(s.group);
+  ::close(s.fd);
+  s.fd = -1;
+  for (auto& [fd, a] : s.pending_accepts) ::close(fd);
+  s.pending_accepts.clear();
+  s.closer_active = false;
+  return e;
+}
+
+int make_fd(int family, int type, int proto) {
+  const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) {
+    fail_errno(errno, "stackless::net::socket(family " + std::to_string(family) + ", type " +
+                          std::to_string(type) + ")");
+  }
+  return fd;
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::socket_impl;
+
+// ---- socket ----------------------------------------------------------------------------------
+
+socket::socket() noexcept = default;
+socket::socket(std::unique_ptr<socket_impl, detail::socket_release> p) noexcept
+    : impl_(std::move(p)) {}
+socket::socket(int family, int type, int proto) {
+  std::unique_ptr<socket_impl, detail::socket_release> s(new socket_impl);  // NOLINT: refcounted
+  s->fd = detail::make_fd(family, type, proto);
+  s->family = family;
+  s->type = type;
+  impl_ = std::move(s);
+}
+socket::socket(socket&&) noexcept = default;
+socket& socket::operator=(socket&& o) noexcept {
+  if (this != &o) {
+    socket old(std::move(*this));
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
+
+socket::~socket() {
+  if (!impl_) return;
+  socket_impl& s = *impl_;
+  if (s.fd < 0 || s.closer_active) return;
+  if (s.owner != std::this_thread::get_id()) {
+    // Its operations belong to another thread's poller: nothing may be waited for here.
+    std::fprintf(stderr, "stackless: a socket was destroyed on a thread other than its own\n");
+    s.closing = true;
+    if (s.group.count == 0) {
+      ::close(s.fd);
+      s.fd = -1;
+    }
+    return;
+  }
+  const std::exception_ptr e = detail::close_socket(s);
+  if (e && std::uncaught_exceptions() == 0) {
+    // A kill that arrived while the destructor waited: delivered again at the next switch.
+    try {
+      getcurrent().throw_exception(e, /*pending=*/true);
+    } catch (...) {
+      std::fprintf(stderr, "stackless: closing a socket: a kill received meanwhile was lost\n");
+    }
+  }
+}
+
+socket_impl& socket::live(const char* op) const {
+  if (!impl_) detail::fail_closed(op);
+  if (impl_->owner != std::this_thread::get_id()) {
+    throw wrong_thread_error(std::string("stackless::net::socket::") + op +
+                             ": the socket belongs to the thread that made it");
+  }
+  return *impl_;
+}
+
+void socket::bind(const address& addr) {
+  socket_impl& s = live("bind");
+  detail::check_open(s, "bind");
+  if (::bind(s.fd, addr.native(), addr.native_size()) != 0)
+    detail::fail_errno(errno, detail::where("bind", "to", addr));
+}
+
+void socket::listen(int backlog) {
+  socket_impl& s = live("listen");
+  detail::check_open(s, "listen");
+  if (::listen(s.fd, std::max(backlog, 0)) != 0)
+    detail::fail_errno(errno, detail::where("listen", "on", detail::local_name(s)));
+}
+
+std::pair<socket, address> socket::accept() {
+  socket_impl& s = live("accept");
+  detail::hold h(s);
+  detail::check_open(s, "accept");
+  const auto deadline = s.deadline();
+  detail::kind_lock lk(s, s.rlock, deadline, "accept");
+  int fd = -1;
+  address peer;
+  if (!s.pending_accepts.empty()) {
+    std::tie(fd, peer) = s.pending_accepts.front();
+    s.pending_accepts.pop_front();
+  } else {
+    sockaddr_storage ss{};
+    auto where_fn = [&] { return detail::where("accept", "on", detail::local_name(s)); };
+    if (s.nonblocking()) {
+      socklen_t len = sizeof ss;
+      fd = static_cast<int>(detail::direct_result(
+          ::accept4(s.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC),
+          where_fn()));
+      peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+    } else {
+      io::detail::op_args a;
+      a.kind = op_kind::accept;
+      a.buf = &ss;
+      a.addrlen = sizeof ss;
+      auto keep = [&](long r, std::uint32_t len) {
+        // Accepted, then killed: the connection goes to the next accept().
+        s.pending_accepts.emplace_back(static_cast<int>(r),
+                                       address::from_native(reinterpret_cast<sockaddr*>(&ss), len));
+      };
+      std::uint32_t len = 0;
+      fd = static_cast<int>(detail::perform(s, a, deadline, keep, where_fn, &len, "accept"));
+      peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+    }
+  }
+  std::unique_ptr<socket_impl, detail::socket_release> c(new socket_impl);  // NOLINT: refcounted
+  c->fd = fd;
+  c->family = s.family;
+  c->type = s.type;
+  c->peer = peer;
+  return {socket(std::move(c)), peer};
+}
+
+void socket::connect(const address& addr) {
+  socket_impl& s = live("connect");
+  detail::hold h(s);
+  detail::check_open(s, "connect");
+  const int err = detail::connect_impl(s, addr, "connect");
+  if (err == ETIMEDOUT && s.timeout) detail::fail_timeout(detail::where("connect", "to", addr));
+  if (err) detail::fail_errno(err, detail::where("connect", "to", addr));
+}
+
+int socket::connect_ex(const address& addr) {
+  socket_impl& s = live("connect_ex");
+  detail::hold h(s);
+  detail::check_open(s, "connect_ex");
+  return detail::connect_impl(s, addr, "connect_ex");
+}
+
+std::string socket::recv(std::size_t bufsize, int flags) {
+  socket_impl& s = live("recv");
+  detail::hold h(s);
+  detail::check_open(s, "recv");
+  if (bufsize == 0) return {};
+  std::string out(std::min(bufsize, detail::kMaxRecv), '\0');
+  out.resize(detail::recv_common(s, out.data(), out.size(), flags, nullptr, "recv"));
+  return out;
+}
+
+std::size_t socket::recv_into(std::span<std::byte> buf, int flags) {
+  socket_impl& s = live("recv_into");
+  detail::hold h(s);
+  detail::check_open(s, "recv_into");
+  if (buf.empty()) return 0;
+  return detail::recv_common(s, reinterpret_cast<char*>(buf.data()),
+                             std::min(buf.size(), detail::kMaxSend), flags, nullptr, "recv_into");
+}
+
+std::pair<std::string, address> socket::recvfrom(std::size_t bufsize, int flags) {
+  socket_impl& s = live("recvfrom");
+  detail::hold h(s);
+  detail::check_open(s, "recvfrom");
+  std::string out(std::min(bufsize, detail::kMaxRecv), '\0');
+  address from;
+  out.resize(detail::recv_common(s, out.data(), out.size(), flags, &from, "recvfrom"));
+  return {std::move(out), std::move(from)};
+}
+
+std::size_t socket::send(std::string_view data, int flags) {
+  return send(std::as_bytes(std::span(data.data(), data.size())), flags);
+}
+
+std::size_t socket::send(std::span<const std::byte> data, int flags) {
+  socket_impl& s = live("send");
+  detail::hold h(s);
+  detail::check_open(s, "send");
+  const auto deadline = s.deadline();
+  detail::kind_lock lk(s, s.wlock, deadline, "send");
+  return detail::send_some(s, reinterpret_cast<const char*>(data.data()), data.size(), flags,
+                           deadline, "send",
+                           [&] { return detail::where("send", "to", detail::peer_name(s)); });
+}
+
+void socket::sendall(std::string_view data, int flags) {
+  socket_impl& s = live("sendall");
+  detail::hold h(s);
+  detail::check_open(s, "sendall");
+  const auto deadline = s.deadline();  // the whole call (Python 3.5+)
+  detail::kind_lock lk(s, s.wlock, deadline, "sendall");
+  std::size_t done = 0;
+  const auto count = [&] {
+    return " (sent " + std::to_string(done) + " of " + std::to_string(data.size()) + " bytes)";
+  };
+  const auto where_fn = [&] { return detail::where("sendall", "to", detail::peer_name(s)); };
+  try {
+    do {
+      done += detail::send_some(s, data.data() + done, data.size() - done, flags, deadline,
+                                "sendall", where_fn);
+    } while (done < data.size());
+  } catch (const stackless::timeout_error&) {
+    detail::fail_timeout(where_fn(), count());
+  } catch (const std::system_error& e) {
+    // Closed meanwhile: "socket is closed", as every call woken by close() says.
+    const bool closed = s.closing && e.code().value() == EBADF;
+    throw std::system_error(e.code(), where_fn() + count() + (closed ? ": socket is closed" : ""));
+  }
+}
+
+std::size_t socket::sendto(std::string_view data, const address& addr, int flags) {
+  socket_impl& s = live("sendto");
+  detail::hold h(s);
+  detail::check_open(s, "sendto");
+  const auto deadline = s.deadline();
+  detail::kind_lock lk(s, s.wlock, deadline, "sendto");
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr*>(addr.native());
+  msg.msg_namelen = addr.native_size();
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  const auto where_fn = [&] { return detail::where("sendto", "to", addr); };
+  flags |= MSG_NOSIGNAL;
+  if (s.nonblocking())
+    return static_cast<std::size_t>(
+        detail::direct_result(::sendmsg(s.fd, &msg, flags | MSG_DONTWAIT), where_fn()));
+  io::detail::op_args a;
+  a.kind = op_kind::sendmsg;
+  a.buf = &msg;
+  a.msg_flags = flags;
+  return static_cast<std::size_t>(detail::perform(
+      s, a, deadline, [](long, std::uint32_t) {}, where_fn, nullptr, "sendto"));
+}
+
+void socket::shutdown(int how) {
+  socket_impl& s = live("shutdown");
+  detail::check_open(s, "shutdown");
+  if (::shutdown(s.fd, how) != 0)
+    detail::fail_errno(errno, detail::where("shutdown", "of", detail::peer_name(s)));
+}
+
+void socket::close() {
+  if (!impl_) return;
+  socket_impl& s = live("close");
+  if (s.fd < 0 || s.closer_active) return;
+  if (std::exception_ptr e = detail::close_socket(s)) std::rethrow_exception(e);
+}
+
+bool socket::closed() const noexcept {
+  return !impl_ || impl_->fd < 0 || impl_->closing;
+}
+
+void socket::settimeout(std::optional<double> seconds) {
+  socket_impl& s = live("settimeout");
+  if (!seconds) {
+    s.timeout.reset();
+    return;
+  }
+  if (!(*seconds >= 0) || !std::isfinite(*seconds)) {
+    throw std::invalid_argument("stackless::net::socket::settimeout: " + std::to_string(*seconds) +
+                                " (expected a non-negative number of seconds, or nullopt)");
+  }
+  // Saturate: a timeout beyond a century is no timeout (the deadline would overflow).
+  if (*seconds > 3.0e9) {
+    s.timeout.reset();
+    return;
+  }
+  s.timeout =
+      std::chrono::duration_cast<deadline_clock::duration>(std::chrono::duration<double>(*seconds));
+}
+
+std::optional<double> socket::gettimeout() const {
+  const socket_impl& s = live("gettimeout");
+  if (!s.timeout) return std::nullopt;
+  return std::chrono::duration<double>(*s.timeout).count();
+}
+
+void socket::setblocking(bool flag) {
+  settimeout(flag ? std::nullopt : std::optional<double>(0.0));
+}
+
+bool socket::getblocking() const {
+  return !live("getblocking").nonblocking();
+}
+
+void socket::setsockopt(int level, int option, int value) {
+  socket_impl& s = live("setsockopt");
+  detail::check_open(s, "setsockopt");
+  if (::setsockopt(s.fd, level, option, &value, sizeof value) != 0) {
+    detail::fail_errno(errno, "stackless::net::setsockopt(level " + std::to_string(level) +
+                                  ", option " + std::to_string(option) + ")");
+  }
+}
+
+int socket::getsockopt(int level, int option) const {
+  socket_impl& s = live("getsockopt");
+  detail::check_open(s, "getsockopt");
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (::getsockopt(s.fd, level, option, &v, &len) != 0) {
+    detail::fail_errno(errno, "stackless::net::getsockopt(level " + std::to_string(level) +
+                                  ", option " + std::to_string(option) + ")");
+  }
+  return v;
+}
+
+address socket::getsockname() const {
+  socket_impl& s = live("getsockname");
+  detail::check_open(s, "getsockname");
+  int err;
+  address a = detail::name_of(s.fd, ::getsockname, err);
+  if (err) detail::fail_errno(err, "stackless::net::getsockname");
+  return a;
+}
+
+address socket::getpeername() const {
+  socket_impl& s = live("getpeername");
+  detail::check_open(s, "getpeername");
+  int err;
+  address a = detail::name_of(s.fd, ::getpeername, err);
+  if (err) detail::fail_errno(err, "stackless::net::getpeername");  // ENOTCONN
+  return a;
+}
+
+int socket::fileno() const noexcept {
+  return impl_ ? impl_->fd : -1;
+}
+int socket::family() const noexcept {
+  return impl_ ? impl_->family : 0;
+}
+int socket::type() const noexcept {
+  return impl_ ? impl_->type : 0;
+}
+
+socket create_connection(const address& addr, std::optional<double> timeout) {
+  socket s(addr.family(), sock_stream);
+  s.settimeout(timeout);
+  s.connect(addr);
+  return s;
+}
+
+socket create_server(const address& addr, int backlog, bool reuse_port) {
+  socket s(addr.family(), sock_stream);
+  if (addr.family() != AF_UNIX) {
+    s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    if (reuse_port) s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+  }
+  s.bind(addr);
+  s.listen(backlog);
+  return s;
+}
+
+}  // namespace stackless::net

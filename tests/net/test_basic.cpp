@@ -1,0 +1,342 @@
+// The socket API against Python's socket module: echo over TCP (IPv4, IPv6), UDP and Unix
+// sockets, addresses, options, timeouts and non-blocking mode, and the errors a peer can cause
+// (refused, reset, half-close, EPIPE), each reported with the address.
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "net_helpers.hpp"
+
+using namespace stackless;
+using namespace std::chrono_literals;
+using nett::errno_is;
+
+BOOST_FIXTURE_TEST_SUITE(Basic, nett::net_clean)
+
+// An echo server tasklet and a client tasklet; EOF (an empty recv) after shutdown(shut_wr).
+static void check_echo(const net::address& where) {
+  net::socket srv = net::create_server(where);
+  const net::address addr = srv.getsockname();
+  std::string echoed;
+  tasklet server([&] {
+    auto [conn, peer] = srv.accept();
+    for (std::string d; !(d = conn.recv(7)).empty();) conn.sendall(d);
+  });
+  tasklet client([&] {
+    net::socket c(addr.family(), net::sock_stream);
+    c.connect(addr);
+    const std::string msg = "hello, stackless sockets";
+    for (int i = 0; i < 3; ++i) c.sendall(msg);
+    echoed = nett::recv_exactly(c, 3 * msg.size());
+    c.shutdown(net::shut_wr);
+    BOOST_TEST(c.recv(100) == "");  // the server closed after our EOF
+  });
+  server();
+  client();
+  run();
+  BOOST_TEST(echoed == "hello, stackless socketshello, stackless socketshello, stackless sockets");
+  BOOST_TEST(!server.alive());
+  BOOST_TEST(!client.alive());
+}
+
+BOOST_AUTO_TEST_CASE(echo_tcp_ipv4) {
+  check_echo(net::address("127.0.0.1", 0));
+}
+
+BOOST_AUTO_TEST_CASE(echo_tcp_ipv6) {
+  try {
+    net::socket probe(net::af_inet6);
+    probe.bind(net::address("::1", 0));
+  } catch (const std::system_error& e) {
+    BOOST_TEST_MESSAGE("no IPv6 loopback here: " << e.what());
+    return;
+  }
+  check_echo(net::address("::1", 0));
+}
+
+BOOST_AUTO_TEST_CASE(echo_unix_stream) {
+  const auto p = nett::g_dir / "echo.sock";
+  check_echo(net::address::unix_path(p.string()));
+  check_echo(net::address::unix_path("@stackless-net-test-" + std::to_string(::getpid())));
+}
+
+BOOST_AUTO_TEST_CASE(accept_returns_the_peer_address) {
+  net::socket srv = nett::listener();
+  net::socket c = net::create_connection(srv.getsockname());
+  auto [conn, peer] = srv.accept();
+  BOOST_TEST(peer == c.getsockname());
+  BOOST_TEST(conn.getpeername() == c.getsockname());
+  BOOST_TEST(c.getpeername() == srv.getsockname());
+  BOOST_TEST(peer.host() == "127.0.0.1");
+  BOOST_TEST(peer.port() == c.getsockname().port());
+  BOOST_TEST(peer.str() == "127.0.0.1:" + std::to_string(peer.port()));
+  BOOST_TEST(conn.family() == net::af_inet);
+  BOOST_TEST(conn.type() == net::sock_stream);
+  BOOST_TEST(conn.fileno() >= 0);
+  BOOST_TEST(conn.getblocking());
+  BOOST_TEST(!conn.gettimeout().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(udp_sendto_recvfrom) {
+  net::socket a(net::af_inet, net::sock_dgram), b(net::af_inet, net::sock_dgram);
+  a.bind(net::address("127.0.0.1", 0));
+  b.bind(net::address("127.0.0.1", 0));
+  std::pair<std::string, net::address> got, got2, got3;
+  tasklet receiver([&] {
+    got = b.recvfrom(100);
+    got2 = b.recvfrom(4);  // truncated: the rest of the datagram is discarded, as in Python
+    got3 = b.recvfrom(100);
+  });
+  receiver();
+  BOOST_TEST(a.sendto("ping", b.getsockname()) == 4u);
+  BOOST_TEST(a.sendto("0123456789", b.getsockname()) == 10u);
+  BOOST_TEST(a.sendto("", b.getsockname()) == 0u);  // an empty datagram is a datagram
+  run();
+  BOOST_TEST(got.first == "ping");
+  BOOST_TEST(got.second == a.getsockname());
+  BOOST_TEST(got2.first == "0123");
+  BOOST_TEST(got3.first == "");
+  BOOST_TEST(got3.second == a.getsockname());
+}
+
+BOOST_AUTO_TEST_CASE(udp_connected_send_recv) {
+  net::socket a(net::af_inet, net::sock_dgram), b(net::af_inet, net::sock_dgram);
+  b.bind(net::address("127.0.0.1", 0));
+  a.connect(b.getsockname());
+  BOOST_TEST(a.send(std::string_view("dgram")) == 5u);
+  BOOST_TEST(b.recv(100) == "dgram");
+}
+
+BOOST_AUTO_TEST_CASE(unix_datagram) {
+  const auto pa = (nett::g_dir / "a.dgram").string(), pb = (nett::g_dir / "b.dgram").string();
+  net::socket a(net::af_unix, net::sock_dgram), b(net::af_unix, net::sock_dgram);
+  a.bind(net::address::unix_path(pa));
+  b.bind(net::address::unix_path(pb));
+  BOOST_TEST(a.sendto("over unix", net::address::unix_path(pb)) == 9u);
+  auto [d, from] = b.recvfrom(64);
+  BOOST_TEST(d == "over unix");
+  BOOST_TEST(from.path() == pa);
+  BOOST_TEST(from.str() == pa);
+}
+
+BOOST_AUTO_TEST_CASE(addresses_refuse_bad_input) {
+  BOOST_CHECK_THROW(net::address("example.invalid", 80), std::invalid_argument);
+  BOOST_CHECK_THROW(net::address(std::string_view("127.0.0.1\0x", 11), 80), std::invalid_argument);
+  BOOST_CHECK_THROW(net::address::unix_path(std::string(200, 'x')), std::invalid_argument);
+  BOOST_CHECK_THROW(net::address::unix_path(std::string_view("a\0b", 3)), std::invalid_argument);
+  BOOST_TEST(net::address("", 5).str() == "0.0.0.0:5");
+  BOOST_TEST(net::address("localhost", 65535).str() == "127.0.0.1:65535");
+  BOOST_TEST(net::address("::1", 1).str() == "[::1]:1");
+  BOOST_TEST(net::address().str() == "");
+  BOOST_TEST(net::address().family() == 0);
+  BOOST_TEST(net::address::unix_path("@abs").path() == "@abs");
+}
+
+BOOST_AUTO_TEST_CASE(socket_options) {
+  net::socket s(net::af_inet);
+  s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+  BOOST_TEST(s.getsockopt(IPPROTO_TCP, TCP_NODELAY) != 0);
+  s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+  BOOST_TEST(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) != 0);
+  BOOST_CHECK_EXCEPTION(s.setsockopt(SOL_SOCKET, 9999, 1), std::system_error,
+                        errno_is(ENOPROTOOPT, "setsockopt"));
+  BOOST_CHECK_EXCEPTION(net::socket(12345, net::sock_stream), std::system_error,
+                        errno_is(EAFNOSUPPORT, "family 12345"));
+}
+
+BOOST_AUTO_TEST_CASE(connection_refused_names_the_address) {
+  net::address addr;
+  {
+    net::socket s = nett::listener();
+    addr = s.getsockname();
+  }  // closed: nobody listens there now
+  net::socket c(net::af_inet);
+  BOOST_CHECK_EXCEPTION(c.connect(addr), std::system_error,
+                        errno_is(ECONNREFUSED, "connect to " + addr.str()));
+  net::socket c2(net::af_inet);
+  BOOST_TEST(c2.connect_ex(addr) == ECONNREFUSED);
+  BOOST_CHECK_EXCEPTION(net::create_connection(addr), std::system_error,
+                        errno_is(ECONNREFUSED, addr.str()));
+}
+
+BOOST_AUTO_TEST_CASE(bind_in_use_names_the_address) {
+  net::socket a = nett::listener();
+  net::socket b(net::af_inet);
+  BOOST_CHECK_EXCEPTION(b.bind(a.getsockname()), std::system_error,
+                        errno_is(EADDRINUSE, "bind to " + a.getsockname().str()));
+}
+
+BOOST_AUTO_TEST_CASE(reset_by_peer_names_the_address) {
+  auto [c, s] = nett::tcp_pair();
+  const std::string where = c.getpeername().str();
+  linger l{1, 0};  // close() sends RST
+  BOOST_REQUIRE(::setsockopt(s.fileno(), SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0);
+  tasklet reader([&, &c = c] {
+    BOOST_CHECK_EXCEPTION(c.recv(10), std::system_error,
+                          errno_is(ECONNRESET, "recv from " + where));
+  });
+  reader();
+  s.close();
+  run();
+  BOOST_TEST(!reader.alive());
+}
+
+BOOST_AUTO_TEST_CASE(half_close) {
+  auto [c, s] = nett::tcp_pair();
+  c.sendall("request");
+  c.shutdown(net::shut_wr);
+  BOOST_TEST(nett::recv_exactly(s, 7) == "request");
+  BOOST_TEST(s.recv(10) == "");  // EOF from the client
+  s.sendall("response after the peer's EOF");
+  s.close();
+  BOOST_TEST(nett::recv_exactly(c, 100) == "response after the peer's EOF");
+  BOOST_TEST(c.recv(10) == "");
+}
+
+BOOST_AUTO_TEST_CASE(epipe_names_the_address_and_raises_no_signal) {
+  auto [c, s] = nett::tcp_pair();
+  const std::string where = c.getpeername().str();
+  s.close();
+  // The first send may still be accepted (the RST comes back with it); then EPIPE or ECONNRESET.
+  int code = 0;
+  std::string what;
+  for (int i = 0; i < 100 && !code; ++i) {
+    try {
+      c.sendall(std::string(1024, 'x'));
+      std::this_thread::sleep_for(1ms);
+    } catch (const std::system_error& e) {
+      code = e.code().value();
+      what = e.what();
+    }
+  }
+  BOOST_TEST_MESSAGE(what);
+  BOOST_TEST((code == EPIPE || code == ECONNRESET));
+  BOOST_TEST(what.find("sendall to " + where) != std::string::npos);
+  BOOST_TEST(what.find("bytes)") != std::string::npos);  // "(sent N of M bytes)"
+}
+
+BOOST_AUTO_TEST_CASE(recv_timeout_then_data) {
+  auto [c, s] = nett::tcp_pair();
+  c.settimeout(0.05);
+  BOOST_TEST(c.gettimeout().value() == 0.05, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(c.getblocking());
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string where = "recv from " + c.getpeername().str() + ": timed out";
+  BOOST_CHECK_EXCEPTION(c.recv(10), timeout_error, [&](const timeout_error& e) {
+    return std::string(e.what()).find(where) != std::string::npos;
+  });
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 50ms));
+  s.sendall("late");
+  BOOST_TEST(c.recv(10) == "late");  // the socket is fine after a timeout
+}
+
+BOOST_AUTO_TEST_CASE(accept_and_connect_timeouts) {
+  net::socket srv = nett::listener();
+  srv.settimeout(0.02);
+  BOOST_CHECK_THROW(srv.accept(), timeout_error);
+  net::socket c = net::create_connection(srv.getsockname());
+  auto [conn, peer] = srv.accept();  // a connection that came after the timeout is accepted
+  BOOST_TEST(peer == c.getsockname());
+}
+
+BOOST_AUTO_TEST_CASE(connect_timeout_when_the_backlog_is_full) {
+  // listen(0): the kernel queues one connection; further SYNs are dropped until accept(), so a
+  // connect with a timeout times out (connect raises, connect_ex returns ETIMEDOUT).
+  net::socket srv(net::af_inet);
+  srv.bind(net::address("127.0.0.1", 0));
+  srv.listen(0);
+  std::vector<net::socket> queued;
+  for (int i = 0; i < 3; ++i) queued.push_back(nett::connect_now(srv.getsockname()));
+  net::socket late(net::af_inet);
+  late.settimeout(0.1);
+  BOOST_CHECK_EXCEPTION(
+      late.connect(srv.getsockname()), timeout_error, [&](const timeout_error& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        return std::string(e.what()).find("connect to " + srv.getsockname().str() +
+                                          ": timed out") != std::string::npos;
+      });
+  net::socket late2(net::af_inet);
+  late2.settimeout(0.05);
+  BOOST_TEST(late2.connect_ex(srv.getsockname()) == ETIMEDOUT);
+}
+
+BOOST_AUTO_TEST_CASE(timeout_argument_checks) {
+  net::socket s(net::af_inet);
+  BOOST_CHECK_THROW(s.settimeout(-1.0), std::invalid_argument);
+  BOOST_CHECK_THROW(s.settimeout(std::nan("")), std::invalid_argument);
+  s.settimeout(1e300);  // saturated: no timeout
+  BOOST_TEST(!s.gettimeout().has_value());
+  s.settimeout(0.0);
+  BOOST_TEST(!s.getblocking());
+  s.setblocking(true);
+  BOOST_TEST(s.getblocking());
+  BOOST_TEST(!s.gettimeout().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(non_blocking_mode) {
+  auto [c, s] = nett::tcp_pair();
+  c.setblocking(false);
+  BOOST_CHECK_EXCEPTION(c.recv(10), std::system_error, errno_is(EAGAIN, "recv"));
+  s.sendall("now");
+  BOOST_REQUIRE(nett::wait_until([&, &c = c] {
+    try {
+      return c.recv(10, MSG_PEEK) == "now";
+    } catch (const std::system_error&) {
+      return false;
+    }
+  }));
+  BOOST_TEST(c.recv(10) == "now");
+  net::socket srv = nett::listener();
+  srv.setblocking(false);
+  BOOST_CHECK_EXCEPTION(srv.accept(), std::system_error, errno_is(EAGAIN, "accept"));
+  net::socket n(net::af_inet);
+  n.setblocking(false);
+  const int r = n.connect_ex(srv.getsockname());
+  BOOST_TEST((r == 0 || r == EINPROGRESS));
+}
+
+BOOST_AUTO_TEST_CASE(zero_and_large_sizes) {
+  auto [c, s] = nett::tcp_pair();
+  BOOST_TEST(c.recv(0) == "");  // Python: recv(0) is b''
+  std::vector<char> none;
+  BOOST_TEST(c.recv_into(std::span<char>(none)) == 0u);
+  BOOST_TEST(c.send(std::string_view()) == 0u);
+  c.sendall("");
+  s.sendall("xyz");
+  BOOST_TEST(c.recv(static_cast<std::size_t>(-1)) == "xyz");  // SIZE_MAX allocates by arrival
+  s.sendall("abc");
+  char buf[8];
+  BOOST_TEST(c.recv_into(std::span<char>(buf)) == 3u);
+  BOOST_TEST(std::string(buf, 3) == "abc");
+}
+
+BOOST_AUTO_TEST_CASE(closed_socket_refuses_every_call) {
+  net::socket s(net::af_inet);
+  s.close();
+  s.close();  // again: nothing
+  BOOST_TEST(s.closed());
+  BOOST_TEST(s.fileno() == -1);
+  const auto closed = errno_is(EBADF, "socket is closed");
+  BOOST_CHECK_EXCEPTION(s.recv(1), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.send(std::string_view("x")), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.sendall("x"), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.accept(), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.connect(net::address("127.0.0.1", 1)), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.bind(net::address("127.0.0.1", 0)), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.listen(), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.getsockname(), std::system_error, closed);
+  BOOST_CHECK_EXCEPTION(s.shutdown(net::shut_rdwr), std::system_error, closed);
+  net::socket moved(net::af_inet);
+  net::socket to(std::move(moved));
+  BOOST_CHECK_EXCEPTION(moved.recv(1), std::system_error, closed);  // NOLINT: moved-from on purpose
+  net::socket def;
+  BOOST_CHECK_EXCEPTION(def.recvfrom(1), std::system_error, closed);
+  BOOST_TEST(def.closed());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
