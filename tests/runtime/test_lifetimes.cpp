@@ -152,12 +152,14 @@ BOOST_AUTO_TEST_CASE(io_file_flushed_at_thread_end) {
   std::remove(path.c_str());
   std::thread([&] {
     channel<int> never;
+    bool waiting = false;
     tasklet([&] {
       auto f = io::open(path, "w");
       f.write("buffered line\n");  // in the file's buffer
+      waiting = true;
       (void)never.receive();
     })();
-    schedule();
+    while (!waiting) schedule();  // io::open goes through the poller: it takes a few rounds
   }).join();
   std::ifstream in(path);
   std::stringstream ss;
