@@ -619,9 +619,13 @@ outcome submit_open(const char* path, int flags, unsigned mode) {
   r.buf = const_cast<char*>(path);
   r.open_flags = flags;
   r.open_mode = mode;
-  if (getcurrent().block_trap() || stackless::detail::switch_trapped()) {
+  const bool forked_child_without_poller = g_fork_generation.load(std::memory_order_relaxed) != 0 &&
+                                           (!tls_poller || tls_poller->stale());
+  if (getcurrent().block_trap() || stackless::detail::switch_trapped() ||
+      forked_child_without_poller) {
     // A tasklet that may not block still opens files, as before opening went asynchronous:
-    // with the thread blocked.
+    // with the thread blocked. So does a forked child that has no poller yet: fork-then-open
+    // (then exec) must not start a thread pool in the child of a threaded process.
     long fd;
     do {
       fd = run_blocking(r);

@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(timed_out_recv_loses_no_bytes) {
   tasklet sender([&, &s = s] {
     for (int i = 0; i < 200; ++i) {
       s.sendall(std::to_string(i % 10));
-      if (i % 3 == 0) stackless::sleep(1ms);
+      if (i % 3 == 0) stackless::sleep(5ms);  // well past the receiver's 1 ms, even under TSan
     }
     s.shutdown(net::shut_wr);
   });
