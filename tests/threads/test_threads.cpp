@@ -569,6 +569,7 @@ BOOST_AUTO_TEST_CASE(preference_set_and_read_across_threads) {
   (void)seen;
 }
 
+#ifdef __linux__  // the wait for threads the library has not seen reads /proc (docs/threads.md)
 // Issue 13 item 2: a ping-pong between main and a plain std::thread (not stackless::thread).
 // main may block before the new thread has used the library; it used to find nobody active and
 // raise deadlock_error (26-50 runs of 50). Now it waits for the thread it has not seen yet.
@@ -616,5 +617,6 @@ BOOST_AUTO_TEST_CASE(deadlock_reported_despite_unseen_thread) {
   bystander.join();
   BOOST_TEST(nobody.balance() == 0);
 }
+#endif
 
 BOOST_AUTO_TEST_SUITE_END()
