@@ -622,6 +622,11 @@ struct Totals {
 std::optional<long> fault(io::detail::op& o) {
   Real* R = g_real;
   if (!R) return std::nullopt;
+  // open, close and truncate go through the poller too; the model injects faults into, and
+  // counts, only the data operations.
+  if (o.kind != io::detail::op_kind::read && o.kind != io::detail::op_kind::write &&
+      o.kind != io::detail::op_kind::fsync)
+    return std::nullopt;
   Slot* s = nullptr;
   for (Slot& x : R->slots)
     if (x.op && x.t == stackless::getcurrent()) s = &x;

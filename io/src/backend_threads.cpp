@@ -285,7 +285,9 @@ class thread_backend final : public backend {
       wait_ready(done, have_local ? std::optional(std::chrono::nanoseconds(0)) : timeout);
     } else {
       std::unique_lock lk(dm_);
-      if (done_.empty() && !have_local && !woken_ && (!timeout || timeout->count() > 0)) {
+      // value_or: no branch on the optional's payload (valgrind saw GCC test it before the flag).
+      const bool may_wait = timeout.value_or(std::chrono::nanoseconds::max()).count() > 0;
+      if (done_.empty() && !have_local && !woken_ && may_wait) {
         auto limit = timeout;
         if (!cancelling_.empty() && (!limit || *limit > kResignal)) limit = kResignal;
         poller_waiting_ = true;
