@@ -396,11 +396,10 @@ void check_writable(const file_impl& f) {
   if (!f.writable) fail(f, "file not open for writing (mode '" + f.mode + "')", EBADF);
 }
 
-// flush_write(f, flags): writes the write buffer. The bytes that reached the file leave the
-// buffer (wpos moves past them) however the call ends; the rest stays buffered for a retry
-// (Python's BufferedWriter), so the file never gets a hole and the position stays true.
-void flush_write(file_impl& f, submit_flags flags = submit_flags::cancellable) {
-  if (f.wbuf.empty()) return;
+// write_front(f, n, flags): writes the first n buffered bytes. The bytes that reached the file
+// leave the buffer (wpos moves past them) however the call ends; the rest stays buffered for a
+// retry (Python's BufferedWriter), so the file never gets a hole and the position stays true.
+void write_front(file_impl& f, std::size_t n, submit_flags flags) {
   std::size_t done = 0;
   struct account {
     file_impl& f;
@@ -410,23 +409,19 @@ void flush_write(file_impl& f, submit_flags flags = submit_flags::cancellable) {
       f.wpos += static_cast<std::int64_t>(done);
     }
   } acc{f, done};
-  raw_write_all(f, f.wbuf.data(), f.wbuf.size(), f.wpos, done, flags);
+  raw_write_all(f, f.wbuf.data(), n, f.wpos, done, flags);
+}
+
+// flush_write(f, flags): writes the whole write buffer (write_front).
+void flush_write(file_impl& f, submit_flags flags = submit_flags::cancellable) {
+  if (f.wbuf.empty()) return;
+  write_front(f, f.wbuf.size(), flags);
   if (f.append && !f.stream) f.pos = file_size(f);  // the kernel wrote at the end
 }
 
 // flush_lines(f): writes the buffered bytes up to and including the last '\n'; keeps the rest.
 void flush_lines(file_impl& f) {
-  const std::size_t k = f.wbuf.rfind('\n') + 1;
-  std::size_t done = 0;
-  struct account {
-    file_impl& f;
-    std::size_t& done;
-    ~account() {
-      f.wbuf.erase(0, done);
-      f.wpos += static_cast<std::int64_t>(done);
-    }
-  } acc{f, done};
-  raw_write_all(f, f.wbuf.data(), k, f.wpos, done);
+  write_front(f, f.wbuf.rfind('\n') + 1, submit_flags::cancellable);
   if (f.append && !f.stream) f.wpos = file_size(f);  // the kernel wrote at the end
 }
 
