@@ -198,19 +198,7 @@ class channel : public channel_base {
   // is waiting). Throws channel_closed, block_trap_error, deadlock_error, or the exception a
   // kill/throw delivers while it waits (then v was not delivered).
   void send(T v) {
-    detail::tasklet_impl* r = core_->begin(+1);
-    if (r) {
-      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
-      try {
-        static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
-      } catch (...) {
-        core_->abort_op();
-        throw;
-      }
-      slot->done = true;
-      core_->hand_off(r, +1);
-      return;
-    }
+    if (offer(v)) return;
     detail::send_slot s{&v, nullptr, false};
     core_->block(+1, &s);
   }
@@ -294,19 +282,7 @@ class channel : public channel_base {
   }
   // send_into(v, absorb): send(v), same rule.
   void send_into(T& v, bool (*absorb)(std::exception_ptr)) {
-    detail::tasklet_impl* r = core_->begin(+1);
-    if (r) {
-      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
-      try {
-        static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
-      } catch (...) {
-        core_->abort_op();
-        throw;
-      }
-      slot->done = true;
-      core_->hand_off(r, +1);
-      return;
-    }
+    if (offer(v)) return;
     detail::send_slot s{&v, nullptr, false};
     try {
       core_->block(+1, &s);
@@ -384,6 +360,23 @@ class channel : public channel_base {
   std::default_sentinel_t end() const noexcept { return std::default_sentinel; }
 
  private:
+  // offer(v): the start of a send. A receiver waiting: v moves into its slot and the hand-off is
+  // done (true). None: false, with the channel's lock still held for block().
+  bool offer(T& v) {
+    detail::tasklet_impl* r = core_->begin(+1);
+    if (!r) return false;
+    auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+    try {
+      static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
+    } catch (...) {
+      core_->abort_op();
+      throw;
+    }
+    slot->done = true;
+    core_->hand_off(r, +1);
+    return true;
+  }
+
   void send_error(std::exception_ptr e) {
     check_error(e);
     detail::tasklet_impl* r = core_->begin(+1);
