@@ -118,6 +118,8 @@ struct OpSpec {
   int mode = 0, buffering = 0;
 };
 
+bool is_read(Op op) { return op == READ || op == READALL || op == READLINE || op == READINTO; }
+
 // Ops that hold the file's lock for the whole call, so that two of them from two tasklets run
 // one after the other (pread/pwrite don't; truncate() takes it twice; open replaces the file).
 bool pairable(const OpSpec& o) {
@@ -809,8 +811,11 @@ void run_step(Real& R, const Step& st) {
   if (R.fifo && any_alive(R, n)) {
     // A read of a FIFO may wait for bytes nobody will write (the model knows which): after a
     // while it is killed, which must give its bytes back.
+    // Only reads can wait for ever: open, close and truncate go through the poller too and
+    // may take more rounds than that (an io-wq worker, a pool thread), but they end.
     for (int i = 0; i < 32 && any_alive(R, n); ++i) stackless::schedule();
-    for (std::size_t i = 0; i < n; ++i) kill_slot(R.slots[i]);
+    for (std::size_t i = 0; i < n; ++i)
+      if (is_read(R.slots[i].op->op)) kill_slot(R.slots[i]);
   }
   for (int i = 0; i < 1000 && any_alive(R, n); ++i) stackless::run();
   if (any_alive(R, n)) fail(R, "LIVENESS: a tasklet of the step never ends", {}, {});
@@ -867,16 +872,31 @@ std::vector<W> successors(const std::vector<W>& S, const Slot& s, bool partner_c
     }
     if (s.out == "norun") add(next, w0);
     if (!stopped) continue;
+    if (killed && o.op == TRUNC) {
+      // ftruncate goes through the poller: the kill may arrive with its completion, after the
+      // kernel changed the size (the whole call's effect, then tasklet_exit).
+      W w = w0;
+      Ctx c;
+      try {
+        model_run(w, o, c);
+        add(next, w);
+      } catch (...) {
+      }
+    }
     if (queued) add(next, w0);  // killed while queued on the lock
     if (queued && o.op == CLOSE && w0.st == FSt::open && killed) {
       W w = w0;  // killed while queued on the lock: closing, nothing written
       w.st = FSt::closing;
       add(next, w);
     }
+    // A close whose flush failed and that was killed while it then closed the descriptor ends
+    // with the kill (the error goes to stderr): closed, the rest of the buffer lost.
+    const bool close_err_then_kill = killed && o.op == CLOSE && !s.errors.empty();
     for (std::size_t k : ks) {
-      for (bool eager : {false, true}) {
+      for (int variant = 0; variant < (close_err_then_kill ? 4 : 2); ++variant) {
+        const bool eager = variant & 1;
         W w = w0;
-        Ctx c{k, eager, true, !killed};
+        Ctx c{k, eager, true, !killed || variant >= 2};
         try {
           model_run(w, o, c);
         } catch (const Stop&) {

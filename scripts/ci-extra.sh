@@ -95,11 +95,7 @@ lane_tsan() {
 }
 
 lane_fuzz() {
-  # io_file_fuzz's model predates asynchronous open/close/truncate (a kill can now land inside
-  # an open that already truncated): it is built, and run by hand, until its model covers that
-  # (fuzz/README.md); the bounded CI run is the channel fuzzer's.
-  FUZZ_TARGETS=${FUZZ_TARGETS:-tasklet_channel_fuzz} STACKLESS_WERROR="$werror" \
-    scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+  STACKLESS_WERROR="$werror" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
   local rc=$?
   detail=$(grep -E '^fuzz: ' "$log" | tail -1)
   return $rc

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -506,6 +507,76 @@ BOOST_AUTO_TEST_CASE(injected_faults_are_retried_or_reported_exactly) {
   BOOST_TEST(f.tell() == 8);
   f.flush();  // the retry writes the kept rest
   BOOST_TEST(iot::get(p) == "abcdefgh");
+}
+
+// stderr_capture: fd 2 goes to a temporary file while it lives; text() reads what was written.
+struct stderr_capture {
+  std::filesystem::path p = iot::path("stderr-capture.txt");
+  int saved = ::dup(2);
+  stderr_capture() {
+    std::fflush(stderr);
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    BOOST_REQUIRE(fd >= 0 && saved >= 0);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~stderr_capture() { restore(); }
+  void restore() {
+    if (saved < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    saved = -1;
+  }
+  std::string text() {
+    restore();
+    return iot::get(p);
+  }
+};
+
+// Found by io_file_fuzz: close()'s flush fails (the rest of the buffer is lost), then the closer
+// is killed while the descriptor is being closed. The kill ended the call and the error was
+// dropped: the loss was said nowhere. Now the kill still wins and the loss is said on stderr,
+// with the path, as ~file says it.
+BOOST_AUTO_TEST_CASE(close_killed_after_a_failed_flush_still_reports_the_loss) {
+  namespace d = stackless::io::detail;
+  const auto p = iot::path("close-error-then-kill.bin");
+  bool close_started = false;
+  d::set_fault_hook([&](d::op& o) -> std::optional<long> {
+    if (o.kind == d::op_kind::write) return -EIO;
+    if (o.kind == d::op_kind::close) close_started = true;
+    return std::nullopt;
+  });
+  struct unhook {
+    ~unhook() { stackless::io::detail::set_fault_hook({}); }
+  } u;
+  io::file f = io::open(p, "wb");
+  f.write(std::string("these bytes are lost"));
+  stderr_capture cap;
+  bool killed = false;
+  tasklet closer([&] {
+    try {
+      f.close();
+    } catch (const tasklet_exit&) {
+      killed = true;
+      throw;
+    }
+  });
+  closer();
+  // The closer resumes after main in the run queue, so once its close has started it cannot
+  // have seen the close's result yet: the kill lands in the close.
+  BOOST_REQUIRE(wait_until([&] { return close_started; }));
+  BOOST_REQUIRE(closer.alive());
+  closer.kill();
+  const bool ended = wait_until([&] { return !closer.alive(); });
+  const std::string err = cap.text();
+  BOOST_REQUIRE(ended);
+  BOOST_TEST_MESSAGE("stderr: " << err);
+  BOOST_TEST(killed);
+  BOOST_TEST(f.closed());
+  BOOST_TEST(iot::get(p).empty());
+  BOOST_TEST(err.find("closing " + p.string()) != std::string::npos);
+  BOOST_TEST(err.find("Input/output error") != std::string::npos);
 }
 #endif
 
