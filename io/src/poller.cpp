@@ -165,6 +165,8 @@ class poller {
     // An uncancellable op (a file's last data) is started anyway and waited for with the
     // thread blocked if the tasklet may not block.
     bool blocking = false;
+    // Every I/O call is a check point of run(budget) (docs/semantics.md), before it starts.
+    if (cancellable) stackless::detail::check_point();
     if (cancellable)
       refuse_if_trapped();
     else
@@ -269,6 +271,7 @@ class poller {
   }
 
   void sleep_until(clock::time_point deadline) {
+    stackless::detail::check_point();  // sleep is a check point of run(budget), like I/O calls
     refuse_if_trapped();
     timer t;
     t.deadline = deadline;

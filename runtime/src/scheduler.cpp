@@ -349,8 +349,10 @@ void eh_restore(const eh_globals_layout& e) noexcept {
 // jump(s, from, to): the one place that switches stacks. `to` must already be current.
 void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
   ++s.switch_count;
-  if (s.budget_active && s.budget.time.count() && !s.budget.total) [[unlikely]]
-    s.slice_start = std::chrono::steady_clock::now();
+  if (s.budget_active && !s.budget.total) [[unlikely]] {
+    s.slice_checks0 = s.budget_checks;  // a slice's check points count from here
+    if (s.budget.time.count()) s.slice_start = std::chrono::steady_clock::now();
+  }
   if (s.sched_cb) [[unlikely]] {
     if (!s.in_sched_cb) {
       s.in_sched_cb = true;
@@ -811,6 +813,9 @@ void relink_alone(scheduler& s, tasklet_impl* self) noexcept {
 // budget handling ---------------------------------------------------------------------------
 bool budget_spent(scheduler& s) noexcept {
   if (s.budget.switches && s.switch_count - s.budget_switch0 >= s.budget.switches) return true;
+  if (s.budget.checks &&
+      s.budget_checks - (s.budget.total ? 0 : s.slice_checks0) >= s.budget.checks)
+    return true;
   if (s.budget.time.count()) {
     auto now = std::chrono::steady_clock::now();
     auto since = s.budget.total ? s.budget_start : s.slice_start;
@@ -1200,6 +1205,7 @@ void check_point() {
   if (!s.budget_active) [[likely]]
     return;
   if (s.current == s.budget_watchdog) return;
+  ++s.budget_checks;
   if (!budget_spent(s)) return;
   if (s.current->atomic || s.trap > 0) {
     s.interrupt_deferred = true;
@@ -1620,7 +1626,7 @@ void run() {
 tasklet run(const run_budget& b) {
   scheduler& s = detail::sched();
   tasklet_impl* self = s.current;
-  const bool owner = !s.budget_active && (b.time.count() > 0 || b.switches > 0);
+  const bool owner = !s.budget_active && (b.time.count() > 0 || b.switches > 0 || b.checks > 0);
   if (owner) {
     s.budget_active = true;
     s.interrupt_deferred = false;
@@ -1628,6 +1634,7 @@ tasklet run(const run_budget& b) {
     s.budget_watchdog = self;
     s.budget_start = s.slice_start = std::chrono::steady_clock::now();
     s.budget_switch0 = s.switch_count;
+    s.budget_checks = s.slice_checks0 = 0;
     s.interrupted = nullptr;
   }
   struct reset_t {

@@ -159,6 +159,8 @@ struct scheduler {
   tasklet_impl* budget_watchdog = nullptr;
   std::chrono::steady_clock::time_point budget_start, slice_start;
   std::uint64_t budget_switch0 = 0;
+  std::uint64_t budget_checks = 0;  // check points reached under the current budget
+  std::uint64_t slice_checks0 = 0;  // budget_checks when the current tasklet was switched in
   tasklet_impl* interrupted = nullptr;
 };
 

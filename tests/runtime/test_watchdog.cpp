@@ -392,6 +392,141 @@ BOOST_FIXTURE_TEST_CASE(test_budget_ends_with_exception, clean_scheduler) {
   BOOST_TEST(!t.alive());
 }
 
+// Issue 13, item 6: Stackless 2.5's watchdog loop, ported as written. Workers compute without
+// ever switching (a Python loop; here a tick() per step, C++'s instruction boundary); the main
+// loop runs them round robin with run(100) and puts each victim back. With a check-point budget
+// every slice is exactly 100 steps of one worker, whatever the machine's speed: the interleaving
+// is the same on every run. (With `.switches` the victim was null: the workers never switch.)
+BOOST_FIXTURE_TEST_CASE(test_watchdog_round_robin_is_deterministic, clean_scheduler) {
+  std::vector<std::string> slices;
+  std::string cur;
+  int steps_in_slice = 0;
+  auto worker = [&](std::string name, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      if (cur != name) {
+        if (!cur.empty()) slices.push_back(cur + ":" + std::to_string(steps_in_slice));
+        cur = name;
+        steps_in_slice = 0;
+      }
+      ++steps_in_slice;
+      tick();  // a check point: one "instruction"
+    }
+  };
+  tasklet{worker}(std::string("a"), 250);
+  tasklet{worker}(std::string("b"), 120);
+  tasklet{worker}(std::string("c"), 30);
+  int victims = 0;
+  while (getruncount() > 1) {
+    tasklet victim = run(run_budget{.checks = 100});
+    if (victim) {
+      ++victims;
+      BOOST_TEST(victim.paused());
+      victim.insert();
+    }
+  }
+  slices.push_back(cur + ":" + std::to_string(steps_in_slice));
+  std::string got;
+  for (const auto& x : slices) got += x + " ";
+  // a, b: interrupted at their 100th check point; c ends first; then a, b again; a again.
+  BOOST_TEST(got == "a:100 b:100 c:30 a:100 b:20 a:50 ");
+  BOOST_TEST(victims == 3);
+}
+
+// The check-point budget counts channel operations and schedule() like tick(), and not the
+// watchdog's own. Each operation is logged just before it starts (its check point), so with
+// total = true the interrupt fires at the start of exactly the budget's logged operation, in the
+// tasklet that logged it, whatever the interleaving.
+BOOST_FIXTURE_TEST_CASE(test_checks_budget_counts_channel_ops_and_schedule, clean_scheduler) {
+  channel<int> c;
+  std::vector<char> ops;  // who reached each check point: 'r' receiver, 's' sender, 'y' yielder
+  tasklet rx([&] {
+    for (;;) {
+      ops.push_back('r');
+      (void)c.receive();
+    }
+  });
+  tasklet tx([&] {
+    for (int i = 0;; ++i) {
+      ops.push_back('s');
+      c.send(i);
+      ops.push_back('y');
+      schedule();
+    }
+  });
+  rx();
+  tx();
+  for (std::uint64_t n : {1u, 2u, 5u, 13u}) {
+    BOOST_TEST_CONTEXT("checks = " << n) {
+      schedule();  // main's own check points never count (and no budget is active here)
+      ops.clear();
+      tasklet r = run(run_budget{.checks = n, .total = true});
+      BOOST_REQUIRE(ops.size() == n);
+      BOOST_TEST((r == (ops.back() == 'r' ? rx : tx)));
+      BOOST_TEST(r.paused());
+      r.insert();
+    }
+  }
+  rx.kill();
+  tx.kill();
+}
+
+// Per slice (the default), the count restarts whenever a tasklet is switched in: two tasklets
+// that yield every 3 check points are never interrupted by a budget of 4, and the one that
+// then runs 4 check points without yielding is.
+BOOST_FIXTURE_TEST_CASE(test_checks_budget_is_per_slice, clean_scheduler) {
+  int a_rounds = 0, b_rounds = 0;
+  tasklet a([&] {
+    for (; a_rounds < 10; ++a_rounds) {
+      tick();
+      tick();
+      schedule();  // the third check point of the slice, then a switch
+    }
+    for (;;) tick();
+  });
+  tasklet b([&] {
+    for (; b_rounds < 20; ++b_rounds) {
+      tick();
+      tick();
+      schedule();
+    }
+  });
+  a();
+  b();
+  tasklet r = run(run_budget{.checks = 4});
+  BOOST_TEST((r == a));
+  BOOST_TEST(a_rounds == 10);
+  BOOST_TEST(b_rounds == 9);  // b's tenth round has begun (its ticks) but not ended
+  r.kill();
+  run();
+  BOOST_TEST(b_rounds == 20);
+}
+
+// A soft check-point budget yields at the check point and returns a null tasklet; nested
+// budgeted run()s behave as plain run() (only the outermost installs a budget).
+BOOST_FIXTURE_TEST_CASE(test_checks_budget_soft_and_nested, clean_scheduler) {
+  int n = 0;
+  tasklet t([&] {
+    for (int i = 0; i < 50; ++i) {
+      ++n;
+      tick();
+    }
+  });
+  t();
+  tasklet r = run(run_budget{.checks = 7, .soft = true});
+  BOOST_TEST(!r);
+  BOOST_TEST(n == 7);
+  BOOST_TEST(t.scheduled());
+  tasklet inner_victim;
+  tasklet outer([&] { inner_victim = run(run_budget{.checks = 1}); });
+  outer();
+  r = run(run_budget{.checks = 10});
+  BOOST_TEST(!inner_victim);  // nested: plain run()
+  BOOST_TEST((r == t));
+  BOOST_TEST(n == 17);
+  t.kill();
+  run();
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Not ported (no C++ analogue, see docs §4): tempval and schedule(retval) values, bomb objects,

@@ -185,8 +185,14 @@ std::ostream& operator<<(std::ostream& os, const tasklet& t);
 void run();
 
 // run_budget: the analogue of Stackless `run(timeout)`. C++ has no involuntary switch points, so
-// the budget is checked at *check points*: schedule(), tick(), and the start of every channel
-// operation. Either limit (or both) may be set:
+// the budget is checked at *check points*: schedule(), tick(), the start of every channel
+// operation and of every I/O call (file and socket operations, sleep). Any limit (or several)
+// may be set:
+//   checks   - number of check points a tasklet reaches in its slice (since it was last switched
+//              in; with total = true, during the whole run() call) — the caller's own don't
+//              count: the check point that reaches `checks` interrupts. Deterministic: this is
+//              the budget that ports Stackless's run(n) (and run(n, totaltimeout=True)).
+//              Switches are not check points, the first switch into a tasklet included;
 //   time     - wall time; by default a tasklet's slice (time since it was last switched in), with
 //              total = true the whole run() call;
 //   switches - number of tasklet switches during the whole run() call.
@@ -198,6 +204,7 @@ void run();
 struct run_budget {
   std::chrono::nanoseconds time{0};
   std::uint64_t switches = 0;
+  std::uint64_t checks = 0;
   bool total = false;
   bool soft = false;
 };
