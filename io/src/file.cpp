@@ -33,6 +33,7 @@
 #include "stackless/channel.hpp"
 #include "stackless/io/file.hpp"
 #include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
 
 namespace stackless::io {
@@ -887,15 +888,10 @@ file::~file() {
   }
   if (r.interrupted && std::uncaught_exceptions() == 0) {
     // A kill or throw that arrived while the destructor flushed: a destructor cannot throw, so
-    // it is delivered again, at the tasklet's next switch point (Stackless's pending throw).
-    try {
-      getcurrent().throw_exception(r.interrupted, /*pending=*/true);
-    } catch (...) {
-      std::fprintf(stderr,
-                   "stackless: closing %s: a kill or exception received meanwhile "
-                   "could not be delivered again\n",
-                   f.name.c_str());
-    }
+    // it is delivered again, at the tasklet's next check point or switch. (throw_exception on
+    // the current tasklet raises at once, as Stackless's does: it used to be caught here and
+    // the kill was lost.)
+    stackless::detail::deliver_later(r.interrupted);
   }
 }
 

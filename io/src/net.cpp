@@ -29,6 +29,7 @@
 
 #include "poller.hpp"
 #include "stackless/runtime/errors.hpp"
+#include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
 
 namespace stackless::net {
@@ -504,12 +505,9 @@ socket::~socket() {
   }
   const std::exception_ptr e = detail::close_socket(s);
   if (e && std::uncaught_exceptions() == 0) {
-    // A kill that arrived while the destructor waited: delivered again at the next switch.
-    try {
-      getcurrent().throw_exception(e, /*pending=*/true);
-    } catch (...) {
-      std::fprintf(stderr, "stackless: closing a socket: a kill received meanwhile was lost\n");
-    }
+    // A kill that arrived while the destructor waited: delivered again at the next check
+    // point or switch.
+    stackless::detail::deliver_later(e);
   }
 }
 

@@ -1202,6 +1202,8 @@ bool switch_trapped() noexcept {
 
 void check_point() {
   scheduler& s = sched();
+  if (s.current->bomb) [[unlikely]]
+    take_bomb(s.current);  // left by deliver_later()
   if (!s.budget_active) [[likely]]
     return;
   if (s.current == s.budget_watchdog) return;
@@ -1212,6 +1214,12 @@ void check_point() {
     return;
   }
   fire_interrupt(s);
+}
+
+void deliver_later(std::exception_ptr e) noexcept {
+  if (!tls_sched || !e) return;
+  tasklet_impl* self = tls_sched->current;
+  if (!self->bomb) self->bomb = std::move(e);
 }
 
 void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason, biased_lock* lock) {

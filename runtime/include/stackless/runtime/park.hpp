@@ -153,8 +153,14 @@ wait_owner* waiting_on(const tasklet_impl* t) noexcept;
 bool is_queued(const tasklet_impl* t) noexcept;  // in a wait queue (read under the owner's lock)
 
 // check_point(): a check point for a budgeted run() and the switch trap bookkeeping. Called at
-// the start of every channel operation. May switch away (budget interrupt) and come back later.
+// the start of every channel operation and I/O call. May switch away (budget interrupt) and
+// come back later; raises an exception left by deliver_later().
 void check_point();
+
+// deliver_later(e): a kill or throw the current tasklet received where it could not be raised
+// (a destructor that waited for the kernel) is raised at its next check point or switch, as if
+// it had been thrown with pending = true. The first one kept wins.
+void deliver_later(std::exception_ptr e) noexcept;
 
 // throw_if_switch_trapped(): throws switch_trap_error if the switch trap is raised.
 void throw_if_switch_trapped();
