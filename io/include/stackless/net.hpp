@@ -112,7 +112,10 @@ struct socket_impl;
 struct socket_release {
   void operator()(socket_impl* s) const noexcept;
 };
+struct socket_file_state;
 }  // namespace detail
+
+class socket_file;
 
 class socket {
  public:
@@ -188,10 +191,68 @@ class socket {
   int family() const noexcept;
   int type() const noexcept;
 
+  // makefile(mode, buffering, max_line): a buffered stream over this socket (Python's
+  // socket.makefile), for readline(). mode: "r", "w" or "rw" (a 'b' is accepted and changes
+  // nothing: the stream moves bytes); anything else throws std::invalid_argument. buffering:
+  // negative the default (8 KiB), 0 unbuffered (writes go out at once; reads take one byte at a
+  // time, so nothing past a line is consumed), 1 line-buffered writes, N > 1 a buffer of N
+  // bytes. max_line (> 0, else std::invalid_argument) caps readline() without an argument: a
+  // hostile peer cannot make it allocate more than about max_line + the buffer size.
+  socket_file makefile(std::string_view mode = "r", int buffering = -1,
+                       std::size_t max_line = 65536);
+
  private:
+  friend class socket_file;
   explicit socket(std::unique_ptr<detail::socket_impl, detail::socket_release> p) noexcept;
   detail::socket_impl& live(const char* op) const;
   std::unique_ptr<detail::socket_impl, detail::socket_release> impl_;
+};
+
+// socket_file: what socket::makefile() returns. It refers to the socket without owning it:
+// the socket must stay open while the file is used (a call after the socket was closed raises
+// EBADF "socket is closed"), and closing the file flushes it but leaves the socket open.
+//
+// Timeouts: the socket's timeout bounds each whole call (as sendall() does), not each recv, so
+// a server that sets one cuts off a slow-loris client that trickles a line a byte at a time.
+// A timeout, a kill or an error loses nothing: bytes received stay buffered for the next read,
+// and unsent buffered bytes stay buffered for the next flush (a write() whose flush fails
+// throws that error with its data already buffered: call flush() to retry, not write()). Calls on
+// one file are served one whole call at a time (FIFO). Errors are those of recv()/send()
+// (system_error naming the address, timeout_error), EBADF "file is closed" after close(), and EBADF
+// "file not open for reading/writing".
+class socket_file {
+ public:
+  socket_file() noexcept;
+  socket_file(socket_file&&) noexcept;
+  socket_file& operator=(socket_file&&) noexcept;
+  socket_file(const socket_file&) = delete;
+  socket_file& operator=(const socket_file&) = delete;
+  // ~socket_file() flushes what is buffered (errors go to stderr; nothing is flushed while an
+  // exception unwinds, or on another thread: then the unsent bytes are dropped, and stderr
+  // says how many).
+  ~socket_file();
+
+  // readline(limit): the next line including its '\n'; "" at EOF. At most limit bytes (default:
+  // max_line): a longer line is returned in pieces of `limit` bytes, the last one ending in
+  // '\n' (Python's readline(size)); a line cut by EOF is returned without it. limit 0: "".
+  std::string readline(std::optional<std::size_t> limit = std::nullopt);
+  // read(n): n bytes; fewer only at EOF ("" at EOF or for n = 0). Memory grows with the data.
+  std::string read(std::size_t n);
+  // write(data): buffers data (sending when the buffer is full, at a '\n' when line-buffered,
+  // at once when unbuffered); returns data.size().
+  std::size_t write(std::string_view data);
+  // flush(): sends everything buffered.
+  void flush();
+  // close(): flushes, then closes the file (not the socket); closing again does nothing. The
+  // file is closed even when the flush fails (that error is thrown; the bytes are dropped).
+  void close();
+  bool closed() const noexcept;
+  std::size_t max_line() const noexcept;
+
+ private:
+  friend class socket;
+  explicit socket_file(std::shared_ptr<detail::socket_file_state> st) noexcept;
+  std::shared_ptr<detail::socket_file_state> st_;
 };
 
 // create_connection(addr, timeout): a connected TCP socket (the timeout applies to the connect
