@@ -180,8 +180,12 @@ class resolver_pool {
   std::function<void()> hook_;
 };
 
+// printable(s, given): s for a message (None when not given; a hostile length is cut).
 std::string printable(std::string_view s, bool given) {
-  return given ? std::string(s) : std::string("None");
+  constexpr std::size_t kMax = 256;
+  if (!given) return "None";
+  if (s.size() <= kMax) return std::string(s);
+  return std::string(s.substr(0, kMax)) + "...(" + std::to_string(s.size()) + " bytes)";
 }
 
 void refuse_nul(std::string_view s, const char* what) {

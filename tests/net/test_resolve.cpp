@@ -133,6 +133,14 @@ BOOST_AUTO_TEST_CASE(invalid_names_raise_gaierror_naming_the_host) {
     BOOST_TEST(std::string(e.what()).find("nonexistent.invalid") != std::string::npos);
     BOOST_TEST(std::string(e.what()).find(::gai_strerror(e.code().value())) != std::string::npos);
   }
+  // A hostile length: refused, and the message stays short.
+  try {
+    net::getaddrinfo(std::string(100000, 'h'), 80, net::af_unspec, 0, 0, net::ai_numerichost);
+    BOOST_FAIL("a 100,000-byte host resolved");
+  } catch (const net::gaierror& e) {
+    BOOST_TEST(std::string(e.what()).size() < 400u);
+    BOOST_TEST(std::string(e.what()).find("(100000 bytes)") != std::string::npos);
+  }
   BOOST_CHECK_THROW(net::getaddrinfo(std::string_view("a\0b", 3), 80), std::invalid_argument);
   BOOST_CHECK_THROW(net::getaddrinfo("localhost", std::string_view("8\0", 2)),
                     std::invalid_argument);
