@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(a_hostile_endless_line_is_capped_by_max_line) {
   BOOST_TEST(f.max_line() == 1024u);
   std::size_t total = 0;
   bool capped = true;
-  tasklet flood([&] {
+  tasklet flood([&, &c = c] {
     const std::string chunk(64 * 1024, 'A');
     for (int i = 0; i < 16; ++i) c.sendall(chunk);  // 1 MiB, no newline
     c.sendall("\n");
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_bounds_the_whole_readline_and_loses_nothing) {
   int sent = 0;
   bool timed_out = false;
   std::string line;
-  tasklet reader([&] {
+  tasklet reader([&, &s = s] {
     try {
       f.readline();
     } catch (const timeout_error& e) {
@@ -189,7 +189,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_bounds_the_whole_readline_and_loses_nothing) {
     s.settimeout(std::nullopt);
     line = f.readline();  // the bytes the timed-out call had received are still there
   });
-  tasklet trickle([&] {
+  tasklet trickle([&, &c = c] {
     // Every byte arrives well within 0.3 s of the last: a per-recv timeout would never fire.
     while (!timed_out && sent < 200) {
       c.sendall("x");
