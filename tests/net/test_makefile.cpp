@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "net_helpers.hpp"
 
@@ -269,6 +270,35 @@ BOOST_AUTO_TEST_CASE(the_file_handle_destroyed_while_a_call_waits) {
   c.sendall("still here\n");
   run();
   BOOST_TEST(got == "still here\n");
+}
+
+BOOST_AUTO_TEST_CASE(another_thread_is_refused_and_its_destructor_sends_nothing) {
+  auto [c, s] = nett::tcp_pair();
+  net::socket_file f = s.makefile("rw");
+  f.write("buffered");
+  int refused = 0;
+  std::thread other([&] {
+    // Boost.Test is not thread-safe: counted here, checked on the main thread.
+    try {
+      f.readline();
+    } catch (const wrong_thread_error&) {
+      ++refused;
+    }
+    try {
+      f.flush();
+    } catch (const wrong_thread_error&) {
+      ++refused;
+    }
+    try {
+      f.close();
+    } catch (const wrong_thread_error&) {
+      ++refused;
+    }
+    net::socket_file gone(std::move(f));  // destroyed here: drops its bytes, says so on stderr
+  });
+  other.join();
+  BOOST_TEST(refused == 3);
+  BOOST_TEST(peer_has(c) == "");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
