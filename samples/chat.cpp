@@ -35,28 +35,25 @@ namespace {
 
 constexpr std::size_t kMaxLine = 1024;
 
-// line_reader: lines from a socket, at most kMaxLine bytes each.
+// line_reader: lines from a socket, at most kMaxLine bytes each (makefile's readline, whose
+// max_line caps what one line may make the server hold).
 class line_reader {
  public:
-  explicit line_reader(net::socket& s) : s_(s) {}
-  // next(): the next line without its '\n'; nullopt at EOF; throws length_error past the limit.
+  explicit line_reader(net::socket& s) : f_(s.makefile("r", -1, kMaxLine + 1)) {}
+  // next(): the next line without its '\n'; nullopt at EOF (a last line without '\n' is
+  // dropped); throws length_error past the limit.
   std::optional<std::string> next() {
-    for (;;) {
-      if (auto nl = buf_.find('\n'); nl != std::string::npos) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return line;
-      }
-      if (buf_.size() > kMaxLine) throw std::length_error("line too long");
-      std::string d = s_.recv(4096);
-      if (d.empty()) return std::nullopt;
-      buf_ += d;
+    std::string line = f_.readline();
+    if (line.empty() || line.back() != '\n') {
+      if (line.size() > kMaxLine) throw std::length_error("line too long");
+      return std::nullopt;
     }
+    line.pop_back();
+    return line;
   }
 
  private:
-  net::socket& s_;
-  std::string buf_;
+  net::socket_file f_;
 };
 
 struct member {

@@ -30,6 +30,7 @@
 
 #ifndef _WIN32
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -43,7 +44,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 #include "stackless/sync.hpp"  // timeout_error
 
@@ -53,11 +56,22 @@ namespace stackless::net {
 inline constexpr int af_inet = AF_INET;
 inline constexpr int af_inet6 = AF_INET6;
 inline constexpr int af_unix = AF_UNIX;
+inline constexpr int af_unspec = AF_UNSPEC;
 inline constexpr int sock_stream = SOCK_STREAM;
 inline constexpr int sock_dgram = SOCK_DGRAM;
 inline constexpr int shut_rd = SHUT_RD;
 inline constexpr int shut_wr = SHUT_WR;
 inline constexpr int shut_rdwr = SHUT_RDWR;
+inline constexpr int ipproto_tcp = IPPROTO_TCP;
+inline constexpr int ipproto_udp = IPPROTO_UDP;
+// getaddrinfo() flags (socket.AI_*).
+inline constexpr int ai_passive = AI_PASSIVE;
+inline constexpr int ai_canonname = AI_CANONNAME;
+inline constexpr int ai_numerichost = AI_NUMERICHOST;
+inline constexpr int ai_numericserv = AI_NUMERICSERV;
+inline constexpr int ai_v4mapped = AI_V4MAPPED;
+inline constexpr int ai_all = AI_ALL;
+inline constexpr int ai_addrconfig = AI_ADDRCONFIG;
 
 // address: a socket address, Python's (host, port) tuple or a Unix socket path.
 class address {
@@ -66,7 +80,8 @@ class address {
   address() noexcept = default;
   // address(host, port): an IPv4 or IPv6 address. host is numeric ("127.0.0.1", "::1",
   // "fe80::1%2" is refused), "" (IPv4 any address, as Python's ''), "localhost" (127.0.0.1) or
-  // "::" . No name resolution: any other name throws std::invalid_argument naming it.
+  // "::" . No name resolution (see getaddrinfo()): any other name throws
+  // std::invalid_argument naming it.
   address(std::string_view host, std::uint16_t port);
   // unix_path(path): a Unix socket path; a leading '@' names an abstract socket (Linux). Throws
   // std::invalid_argument when the path does not fit sun_path (107 bytes) or holds a NUL.
@@ -97,7 +112,10 @@ struct socket_impl;
 struct socket_release {
   void operator()(socket_impl* s) const noexcept;
 };
+struct socket_file_state;
 }  // namespace detail
+
+class socket_file;
 
 class socket {
  public:
@@ -173,18 +191,125 @@ class socket {
   int family() const noexcept;
   int type() const noexcept;
 
+  // makefile(mode, buffering, max_line): a buffered stream over this socket (Python's
+  // socket.makefile), for readline(). mode: "r", "w" or "rw" (a 'b' is accepted and changes
+  // nothing: the stream moves bytes); anything else throws std::invalid_argument. buffering:
+  // negative the default (8 KiB), 0 unbuffered (writes go out at once; reads take one byte at a
+  // time, so nothing past a line is consumed), 1 line-buffered writes, N > 1 a buffer of N
+  // bytes. max_line (> 0, else std::invalid_argument) caps readline() without an argument: a
+  // hostile peer cannot make it allocate more than about max_line + the buffer size.
+  socket_file makefile(std::string_view mode = "r", int buffering = -1,
+                       std::size_t max_line = 65536);
+
  private:
+  friend class socket_file;
   explicit socket(std::unique_ptr<detail::socket_impl, detail::socket_release> p) noexcept;
   detail::socket_impl& live(const char* op) const;
   std::unique_ptr<detail::socket_impl, detail::socket_release> impl_;
 };
 
+// socket_file: what socket::makefile() returns. It refers to the socket without owning it:
+// the socket must stay open while the file is used (a call after the socket was closed raises
+// EBADF "socket is closed"), and closing the file flushes it but leaves the socket open.
+//
+// Timeouts: the socket's timeout bounds each whole call (as sendall() does), not each recv, so
+// a server that sets one cuts off a slow-loris client that trickles a line a byte at a time.
+// A timeout, a kill or an error loses nothing: bytes received stay buffered for the next read,
+// and unsent buffered bytes stay buffered for the next flush (a write() whose flush fails
+// throws that error with its data already buffered: call flush() to retry, not write()). Calls on
+// one file are served one whole call at a time (FIFO). Errors are those of recv()/send()
+// (system_error naming the address, timeout_error), EBADF "file is closed" after close(), and EBADF
+// "file not open for reading/writing".
+class socket_file {
+ public:
+  socket_file() noexcept;
+  socket_file(socket_file&&) noexcept;
+  socket_file& operator=(socket_file&&) noexcept;
+  socket_file(const socket_file&) = delete;
+  socket_file& operator=(const socket_file&) = delete;
+  // ~socket_file() flushes what is buffered (errors go to stderr; nothing is flushed while an
+  // exception unwinds, or on another thread: then the unsent bytes are dropped, and stderr
+  // says how many).
+  ~socket_file();
+
+  // readline(limit): the next line including its '\n'; "" at EOF. At most limit bytes (default:
+  // max_line): a longer line is returned in pieces of `limit` bytes, the last one ending in
+  // '\n' (Python's readline(size)); a line cut by EOF is returned without it. limit 0: "".
+  std::string readline(std::optional<std::size_t> limit = std::nullopt);
+  // read(n): n bytes; fewer only at EOF ("" at EOF or for n = 0). Memory grows with the data.
+  std::string read(std::size_t n);
+  // write(data): buffers data (sending when the buffer is full, at a '\n' when line-buffered,
+  // at once when unbuffered); returns data.size().
+  std::size_t write(std::string_view data);
+  // flush(): sends everything buffered.
+  void flush();
+  // close(): flushes, then closes the file (not the socket); closing again does nothing. The
+  // file is closed even when the flush fails (that error is thrown; the bytes are dropped).
+  void close();
+  bool closed() const noexcept;
+  std::size_t max_line() const noexcept;
+
+ private:
+  friend class socket;
+  explicit socket_file(std::shared_ptr<detail::socket_file_state> st) noexcept;
+  std::shared_ptr<detail::socket_file_state> st_;
+};
+
 // create_connection(addr, timeout): a connected TCP socket (the timeout applies to the connect
 // and stays set on the socket, as in Python).
 socket create_connection(const address& addr, std::optional<double> timeout = std::nullopt);
+// create_connection(host, port, timeout): Python's create_connection((host, port), timeout):
+// resolves host with getaddrinfo() (any family, stream sockets) and tries each address in
+// order, each connect with the timeout, until one succeeds. Throws gaierror when the name does
+// not resolve, otherwise the last address's error (each names its address).
+socket create_connection(std::string_view host, std::uint16_t port,
+                         std::optional<double> timeout = std::nullopt);
 // create_server(addr, backlog, reuse_port): a bound, listening stream socket (SO_REUSEADDR on
 // POSIX, as Python's create_server; SO_REUSEPORT when asked). Unix paths work too.
 socket create_server(const address& addr, int backlog = 128, bool reuse_port = false);
+
+// ---- name resolution ---------------------------------------------------------------------
+
+// gai_category(): getaddrinfo's error codes (EAI_NONAME, EAI_AGAIN, ...; negative on glibc);
+// message() is gai_strerror's text.
+const std::error_category& gai_category() noexcept;
+
+// gaierror: a failed lookup (Python's socket.gaierror). code() is in gai_category(); what()
+// names the host and the service and ends with gai_strerror's text, e.g.
+// "stackless::net::getaddrinfo(nonexistent.invalid, 80): Name or service not known".
+// EAI_SYSTEM is reported as a plain std::system_error carrying the errno instead.
+class gaierror : public std::system_error {
+ public:
+  using std::system_error::system_error;
+};
+
+// addrinfo_entry: one result of getaddrinfo(), Python's (family, type, proto, canonname,
+// sockaddr) tuple. canonname is set on the first entry only, and only with ai_canonname.
+struct addrinfo_entry {
+  int family = 0;
+  int type = 0;
+  int proto = 0;
+  std::string canonname;
+  address addr;
+};
+
+// getaddrinfo(host, port, family, type, proto, flags): Python's socket.getaddrinfo. host is a
+// name or a numeric address ("" is Python's None: the loopback address, or the any address
+// with ai_passive); port is a number or a service name ("http"; "" is None: port 0). family
+// af_unspec (0) means any; type 0 any (each address then comes once per socket type).
+//
+// The system's resolver blocks, so the lookup runs on a resolver thread (at most 8, started on
+// demand, each ending after 2 s idle) and only the calling tasklet waits, on the poll tasklet
+// (whichever io backend is active). A kill or throw wakes it at once: the lookup finishes on
+// its thread into memory it shares with nobody, and the result is dropped. A NUL in host or
+// port throws std::invalid_argument; a failed lookup gaierror. A tasklet that may not block
+// (a block trap) gets block_trap_error as for any socket call.
+std::vector<addrinfo_entry> getaddrinfo(std::string_view host, std::string_view port,
+                                        int family = af_unspec, int type = 0, int proto = 0,
+                                        int flags = 0);
+std::vector<addrinfo_entry> getaddrinfo(std::string_view host, std::uint16_t port,
+                                        int family = af_unspec, int type = 0, int proto = 0,
+                                        int flags = 0);
 
 }  // namespace stackless::net
 
