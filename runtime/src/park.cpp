@@ -111,7 +111,7 @@ void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason, bia
   // queue, which only this thread reads, so nothing runs us before we have switched away.
   if (lock) lock->unlock();
   if (last) {
-    // The last runnable tasklet wants to block (docs/semantics.md §1.10).
+    // The last runnable tasklet wants to block (docs/semantics.md, "Deadlock").
     try {
       leave_last(s, self);
     } catch (...) {

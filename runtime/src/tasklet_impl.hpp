@@ -1,6 +1,6 @@
 // Internal: the tasklet control block and the per-thread scheduler.
 //
-// Glossary (docs/internals.md has the long story):
+// Glossary (docs/architecture.md has the file map and the layering):
 //   tasklet      - a control block (tasklet_impl) plus, while alive, a stack from the pool.
 //   main tasklet - the thread's own context; it has no pooled stack and never finishes.
 //   current      - the running tasklet; always linked in the run ring, and the ring's head.
