@@ -11,11 +11,13 @@
 //   biased_lock.cpp    the biased lock's thread records and revocation
 //   overflow_*.cpp     stack-overflow reporting (POSIX signal / Windows vectored handler)
 //
-// Lock order: g_threads_mu (threads.cpp) may be taken while a channel's biased_lock is held
-// (unpark_remote from inside a channel operation pushes to another thread's remote queue), never
-// the other way round: nothing takes a channel lock while holding g_threads_mu. drain_remote()
-// and push_remote() release g_threads_mu before they run calls or drop references (which may
-// take channel locks).
+// Lock order (outer first; never the other way round):
+//   a wait owner's biased_lock (a channel's)  ->  g_threads_mu (threads.cpp)  ->  the idle
+//   waker's own lock (the thread-pool I/O backend's dm_ in wake()).
+// unpark_remote() runs under the owner's lock and pushes to another thread's remote queue under
+// g_threads_mu, which calls that thread's idle waker. Nothing takes a channel lock while holding
+// g_threads_mu: push_remote(), drain_remote() and unregister_scheduler() release it before they
+// run calls or drop references (which may free a channel). rec_mu() (biased_lock.cpp) is a leaf.
 #pragma once
 
 #include <chrono>
