@@ -34,9 +34,7 @@ void fire_interrupt(scheduler& s) {
     x->handles.fetch_add(1, std::memory_order_relaxed);  // held until run() hands it out
     if (x->next == x) {
       ring_unlink(s, x);
-      w->next = w->prev = w;
-      w->link = link_kind::ring;
-      ++s.runcount;
+      ring_make_alone(s, w);
     } else {
       tasklet_impl* after = x->next;
       ring_unlink(s, x);

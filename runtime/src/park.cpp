@@ -32,6 +32,8 @@ void ensure_unblocked(scheduler& s, tasklet_impl* t) {
 
 // ---- wait queues ----------------------------------------------------------------------------
 void wait_queue::push_back(tasklet_impl* t) noexcept {
+  STACKLESS_ASSERT(!t->queued && t->link == link_kind::wait,
+                   "wait_queue: pushing a queued tasklet");
   t->queued = true;
   t->next = nullptr;
   t->prev = tail;
@@ -43,6 +45,7 @@ void wait_queue::push_back(tasklet_impl* t) noexcept {
 }
 tasklet_impl* wait_queue::pop_front() noexcept {
   tasklet_impl* t = head;
+  STACKLESS_ASSERT(t && t->queued && !t->prev, "wait_queue: pop_front on a broken queue");
   head = t->next;
   if (head)
     head->prev = nullptr;
@@ -53,6 +56,7 @@ tasklet_impl* wait_queue::pop_front() noexcept {
   return t;
 }
 void wait_queue::erase(tasklet_impl* t) noexcept {
+  STACKLESS_ASSERT(t->queued, "wait_queue: erasing a tasklet that is not queued");
   if (t->prev)
     t->prev->next = t->next;
   else
