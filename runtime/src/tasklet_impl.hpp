@@ -85,7 +85,7 @@ struct tasklet_impl {
   [[no_unique_address]] fiber_annotations san;  // sanitizer state (fiber_hooks.hpp)
 };
 
-// remote_item: work another thread hands to this scheduler (see "Threads" in scheduler.cpp).
+// remote_item: work another thread hands to this scheduler (threads.cpp).
 struct remote_item {
   enum kind_t : std::uint8_t { ready, bomb, call } kind;
   tasklet_impl* t = nullptr;        // ready/bomb: holds one handle reference
