@@ -62,8 +62,9 @@ void release_thread_rec() noexcept;
 // ---- ring operations --------------------------------------------------------------------------
 // ring_insert_before(s, pos, t): links t just before pos (t becomes the tail when pos is current).
 inline void ring_insert_before(scheduler& s, tasklet_impl* pos, tasklet_impl* t) noexcept {
-  STACKLESS_ASSERT(t->link == link_kind::none && pos->link == link_kind::ring,
-                   "ring_insert_before: t already linked, or pos not in the ring");
+  // t comes from nowhere (paused, new) or from a wait queue it has just been taken out of.
+  STACKLESS_ASSERT(t->link != link_kind::ring && pos->link == link_kind::ring,
+                   "ring_insert_before: t already in the ring, or pos not in it");
   t->next = pos;
   t->prev = pos->prev;
   pos->prev->next = t;
@@ -73,7 +74,7 @@ inline void ring_insert_before(scheduler& s, tasklet_impl* pos, tasklet_impl* t)
 }
 // ring_make_alone(s, t): t becomes the only member of an empty ring.
 inline void ring_make_alone(scheduler& s, tasklet_impl* t) noexcept {
-  STACKLESS_ASSERT(t->link == link_kind::none, "ring_make_alone: t already linked");
+  STACKLESS_ASSERT(t->link != link_kind::ring, "ring_make_alone: t already in the ring");
   t->next = t->prev = t;
   t->link = link_kind::ring;
   ++s.runcount;
