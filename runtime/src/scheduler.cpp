@@ -209,10 +209,10 @@ const char* const kDeadlock = "Deadlock: the last runnable tasklet cannot be blo
 
 // when_idle(s, self, finishing): the ring is empty and self has left it (blocking, pausing or
 // finishing). Returns the tasklet to switch to, linked in the ring: one another thread made
-// runnable, or the revived watchdog/main (docs/semantics.md, "Deadlock" and "Threads"). Returns self when
-// another thread made self itself runnable again meanwhile. Throws deadlock_error when nothing
-// can ever run (after undoing self's wait); a finishing tasklet instead wakes a blocked main with
-// the "main tasklet is receiving without a sender available." error.
+// runnable, or the revived watchdog/main (docs/semantics.md, "Deadlock" and "Threads"). Returns
+// self when another thread made self itself runnable again meanwhile. Throws deadlock_error when
+// nothing can ever run (after undoing self's wait); a finishing tasklet instead wakes a blocked
+// main with the "main tasklet is receiving without a sender available." error.
 tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
   for (;;) {
     take_remote(s);
