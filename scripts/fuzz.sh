@@ -28,7 +28,7 @@ CC=clang CXX=clang++ cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDe
   -DSTACKLESS_BUILD_SAMPLES=OFF -DSTACKLESS_SANITIZE=address,undefined \
   -DSTACKLESS_WERROR="${STACKLESS_WERROR:-OFF}" >/dev/null
 cmake --build "$bdir" --target "${targets[@]}" -j "$(nproc)"
-# detect_stack_use_after_return=0: fake stacks and fiber switches don't mix (docs/peers.md §5.1).
+# detect_stack_use_after_return=0: fake stacks and fiber switches don't mix.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 share=$((secs / ${#targets[@]}))

@@ -5,7 +5,7 @@
 #   (gdb) stackless-bt <id>       # backtrace of a suspended tasklet
 #
 # stackless-list reads the scheduler of the selected thread (the thread_local
-# stackless::detail::(anonymous namespace)::tls_sched): the main tasklet (main_t) and the list
+# stackless::detail::tls_sched, runtime/src/scheduler.cpp): the main tasklet (main_t) and the list
 # of alive tasklets (all_head / all_next), and prints id, name, state and what a blocked tasklet
 # waits on.
 #
@@ -29,7 +29,8 @@ except ImportError:  # gdb without Python unwinder support (< 7.10)
     Unwinder = object
     register_unwinder = None
 
-TLS_SCHED = "'stackless::detail::(anonymous namespace)::tls_sched'"
+TLS_SCHED = "'stackless::detail::tls_sched'"
+TLS_SCHED_OLD = "'stackless::detail::(anonymous namespace)::tls_sched'"
 
 # Saved-context layout (see above); offsets in bytes from fctx.
 SAVED_REGS = (("r12", 0x08), ("r13", 0x10), ("r14", 0x18), ("r15", 0x20),
@@ -39,7 +40,10 @@ SAVED_RSP = 0x40
 
 def _scheduler():
     try:
-        s = gdb.parse_and_eval(TLS_SCHED)
+        try:
+            s = gdb.parse_and_eval(TLS_SCHED)
+        except gdb.error:  # libraries before the scheduler split kept it in an anonymous namespace
+            s = gdb.parse_and_eval(TLS_SCHED_OLD)
     except gdb.error as e:
         raise gdb.GdbError("stackless: cannot read the thread-local scheduler (%s); is the "
                            "program built with debug info, and is libthread_db available?" % e)

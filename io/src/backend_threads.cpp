@@ -2,7 +2,7 @@
 // handed back to the poller's thread (the ThreadPool variant of stacklessfile, and what Go does
 // for regular files). Used when io_uring cannot be set up, or with
 // STACKLESS_IO_BACKEND=threadpool. For page-cache copies it is the faster backend on small VMs
-// (docs/peers.md §0.8).
+// (docs/performance.md).
 //
 // Handoffs (every cross-thread transfer goes through one of two mutexes):
 //   poller -> worker: ops are appended to jobs_ under qm_; qcv_ wakes a worker. The worker reads

@@ -4,7 +4,7 @@
 // only the poller's thread touches the ring, and completion work runs when the poller asks for
 // events, never as an interrupt of whatever tasklet is running. Older kernels get COOP_TASKRUN,
 // then no flags. Buffered reads that hit the page cache complete inline during submission;
-// buffered writes may be punted to io-wq workers (docs/peers.md §8).
+// buffered writes may be punted to io-wq workers.
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>

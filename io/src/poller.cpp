@@ -37,6 +37,7 @@
 #include "stackless/channel.hpp"
 #include "stackless/io/io.hpp"
 #include "stackless/io/sleep.hpp"
+#include "stackless/runtime/detail/assert.hpp"
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
@@ -182,6 +183,7 @@ class poller {
     inflight_.push_back(&r);
     ++undelivered_;
     if (g) group_link(*g, r);
+    check_invariants();
     timer deadline_timer;  // fires fire_timers()'s cancellation of r; removed below if unfired
     const bool timed = deadline != clock::time_point::max() && !injected;
     if (timed) {
@@ -364,6 +366,7 @@ class poller {
     ++stats_.backend_passes;
     be_->poll(scratch_, timeout);
     for (op* o : scratch_) complete(o);
+    check_invariants();
   }
 
   // wait_blocking(r): block the thread until the backend completes r (the fallback wait).
@@ -401,6 +404,7 @@ class poller {
       // Last touch of r: with preference 1 the send does not switch to the receiver.
       r->sig.deliver(r->result);
     }
+    check_invariants();
     while (!ready_waiters_.empty()) {
       group_waiter* w = ready_waiters_.back();
       ready_waiters_.pop_back();
@@ -487,6 +491,26 @@ class poller {
     retire_if_orphaned();
   }
 
+  // check_invariants(): the op lists' invariants (top of this file), with
+  // STACKLESS_CHECK_INVARIANTS (fuzz builds) only: it walks both lists.
+  void check_invariants() const noexcept {
+#ifdef STACKLESS_CHECK_INVARIANTS
+    std::size_t n = 0;
+    for (const op* o = inflight_.head; o; o = o->done_next, ++n) {
+      STACKLESS_ASSERT(o->st == op::state::queued, "poller: an op in inflight_ is not queued");
+      STACKLESS_ASSERT(o->done_next ? o->done_next->done_prev == o : inflight_.tail == o,
+                       "poller: inflight_ links disagree");
+    }
+    for (const op* o = done_.head; o; o = o->done_next, ++n) {
+      STACKLESS_ASSERT(o->st == op::state::completed, "poller: an op in done_ is not completed");
+      STACKLESS_ASSERT(o->done_next ? o->done_next->done_prev == o : done_.tail == o,
+                       "poller: done_ links disagree");
+      STACKLESS_ASSERT(o->group == nullptr, "poller: a completed op is still in its group");
+    }
+    STACKLESS_ASSERT(n == undelivered_, "poller: undelivered_ is not |inflight_| + |done_|");
+#endif
+  }
+
   // retire_if_orphaned(): called by the poll tasklet as its last act; touches nothing after.
   void retire_if_orphaned() noexcept {
     if (!orphaned_ || pending() != 0) return;
@@ -527,8 +551,8 @@ void reap() noexcept {
 
 #ifdef _WIN32
 // MinGW: the reaper is a pthread key created during static initialisation, not a thread_local,
-// for the reason given at scheduler_key() in runtime/src/scheduler.cpp (thread_local destructors
-// run after emutls has reset every thread_local).
+// for the reason given at scheduler_key() in runtime/src/scheduler_win.cpp (thread_local
+// destructors run after emutls has reset every thread_local).
 void reap_key(void* p) noexcept {
   tls_poller = static_cast<poller*>(p);
   reap();

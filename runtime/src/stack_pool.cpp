@@ -8,12 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "fiber_hooks.hpp"
 #include "stackless/runtime/errors.hpp"
-
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define STACKLESS_HAVE_VALGRIND 1
-#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -28,9 +24,7 @@ std::size_t stack_pool::page_size() noexcept {
 
 stack_pool::~stack_pool() {
   for (auto& s : slabs_) {
-#ifdef STACKLESS_HAVE_VALGRIND
-    for (auto& b : s.blocks) VALGRIND_STACK_DEREGISTER(b.valgrind_id);
-#endif
+    for (auto& b : s.blocks) hook_stack_unmapped(b);
     ::munmap(s.base, s.bytes);
   }
 }
@@ -78,9 +72,7 @@ void stack_pool::refill(size_class& sc) {
     b.size = sc.stack_bytes;
     b.usable = sc.stack_bytes - page_size();
     guard(b);
-#ifdef STACKLESS_HAVE_VALGRIND
-    b.valgrind_id = VALGRIND_STACK_REGISTER(b.limit(), b.top());
-#endif
+    hook_stack_mapped(b);
   }
   // Push in reverse so the lowest block is handed out first.
   for (std::size_t i = stacks_per_slab; i-- > 0;) {

@@ -1,6 +1,6 @@
 // Internal: the tasklet control block and the per-thread scheduler.
 //
-// Glossary (docs/internals.md has the long story):
+// Glossary (docs/architecture.md has the file map and the layering):
 //   tasklet      - a control block (tasklet_impl) plus, while alive, a stack from the pool.
 //   main tasklet - the thread's own context; it has no pooled stack and never finishes.
 //   current      - the running tasklet; always linked in the run ring, and the ring's head.
@@ -31,24 +31,10 @@
 #include <thread>
 #include <vector>
 
+#include "fiber_hooks.hpp"
 #include "stack_pool.hpp"
 #include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STACKLESS_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define STACKLESS_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define STACKLESS_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define STACKLESS_TSAN 1
-#endif
 
 namespace stackless::detail {
 
@@ -96,17 +82,10 @@ struct tasklet_impl {
   // all-alive list of the scheduler (killed at shutdown)
   tasklet_impl* all_next = nullptr;
   tasklet_impl* all_prev = nullptr;
-#ifdef STACKLESS_ASAN
-  void* asan_fake = nullptr;
-  const void* asan_bottom = nullptr;
-  std::size_t asan_size = 0;
-#endif
-#ifdef STACKLESS_TSAN
-  void* tsan_fiber = nullptr;
-#endif
+  [[no_unique_address]] fiber_annotations san;  // sanitizer state (fiber_hooks.hpp)
 };
 
-// remote_item: work another thread hands to this scheduler (see "Threads" in scheduler.cpp).
+// remote_item: work another thread hands to this scheduler (threads.cpp).
 struct remote_item {
   enum kind_t : std::uint8_t { ready, bomb, call } kind;
   tasklet_impl* t = nullptr;        // ready/bomb: holds one handle reference

@@ -1,6 +1,6 @@
 // <windows.h> (and winpthreads' <pthread.h>) for the runtime's Windows sources (NOMINMAX and
-// WIN32_LEAN_AND_MEAN come from the build: stackless_build_flags); plus what scheduler_win.inc
-// uses.
+// WIN32_LEAN_AND_MEAN come from the build: stackless_build_flags); plus what overflow_win.cpp
+// and scheduler_win.cpp use.
 #pragma once
 
 #ifndef _WIN32

@@ -1,0 +1,55 @@
+// Windows: the calling thread's scheduler, owned through a pthread key (docs/windows.md). POSIX
+// builds own it with a thread_local (scheduler.cpp).
+#include "win32.hpp"
+
+#include <cstdlib>
+
+#include "scheduler_internal.hpp"
+
+namespace stackless::detail {
+namespace {
+
+// MinGW: thread_local variables live in emutls blocks, which winpthreads frees at thread exit
+// from a pthread key destructor; keys are destroyed in creation order, and emutls' key, made on
+// the process's first thread_local access, comes before the one libstdc++ runs thread_local
+// destructors from. Those destructors therefore see every thread_local reset (a scheduler torn
+// down there would find tls_sched null). The scheduler is owned by a pthread key of its own,
+// created during static initialisation, before emutls' key: its destructor runs first, with the
+// thread's thread_locals intact, as on Linux.
+void destroy_thread_scheduler(void* p) {
+  tls_sched = static_cast<scheduler*>(p);  // the same value unless emutls was torn down first
+  delete tls_sched;                        // NOLINT: owned through the key
+  tls_sched = nullptr;
+}
+
+pthread_key_t scheduler_key() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k{};
+    if (::pthread_key_create(&k, destroy_thread_scheduler) != 0) std::abort();
+    return k;
+  }();
+  return key;
+}
+[[maybe_unused]] const pthread_key_t g_scheduler_key_early = scheduler_key();
+
+// Key destructors do not run for the thread that calls exit(); Linux runs its thread_local
+// destructors, which kill its tasklets. An atexit handler (registered when the first scheduler
+// is made, so it runs before the destructors of statics made earlier) does the same here.
+void destroy_exiting_thread_scheduler() {
+  if (void* p = ::pthread_getspecific(scheduler_key())) {
+    ::pthread_setspecific(scheduler_key(), nullptr);
+    destroy_thread_scheduler(p);
+  }
+}
+
+}  // namespace
+
+scheduler* new_thread_scheduler() {
+  static const bool at_exit = std::atexit(destroy_exiting_thread_scheduler) == 0;
+  (void)at_exit;
+  auto* s = new scheduler;  // NOLINT: owned through scheduler_key()
+  ::pthread_setspecific(scheduler_key(), s);
+  return s;
+}
+
+}  // namespace stackless::detail
