@@ -6,24 +6,30 @@ using namespace std::chrono_literals;
 
 BOOST_FIXTURE_TEST_SUITE(Sleep, iot::io_clean)
 
-// Sleepers wake in deadline order, whatever order they went to sleep in.
+// Sleepers wake in deadline order, whatever order they went to sleep in. Each sleep(d) ends at
+// base + its offset: computing d at each tasklet's start from a shared base keeps the order
+// independent of how long the starts take (the first one starts the backend, which took over
+// 10 ms under TSan and reordered sleeps of 0, 10, ... ms counted from each start). The base is
+// 100 ms ahead, generous for a loaded machine: every deadline is still in the future then.
 BOOST_AUTO_TEST_CASE(sleepers_wake_in_deadline_order) {
   std::vector<int> woke;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto base = t0 + 100ms;
   for (int ms : {50, 10, 40, 20, 30, 0})
-    tasklet([&woke, ms] {
-      sleep(std::chrono::milliseconds(ms));
+    tasklet([&woke, base, ms] {
+      sleep(base + std::chrono::milliseconds(ms) - std::chrono::steady_clock::now());
       woke.push_back(ms);
     })();
-  const auto t0 = std::chrono::steady_clock::now();
   run();
-  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 50ms));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 150ms));
   BOOST_TEST(woke == (std::vector<int>{0, 10, 20, 30, 40, 50}), "order");
 }
 
-// Equal deadlines wake in the order the tasklets went to sleep.
+// Equal deadlines wake in the order the tasklets went to sleep. The deadline is 100 ms ahead (it
+// was 5 ms, which a slow start under TSan passed before the last tasklet slept).
 BOOST_AUTO_TEST_CASE(equal_deadlines_wake_in_call_order) {
   std::vector<int> woke;
-  const auto at = std::chrono::steady_clock::now() + 5ms;
+  const auto at = std::chrono::steady_clock::now() + 100ms;
   for (int i = 0; i < 5; ++i)
     tasklet([&woke, at, i] {
       sleep_until(at);
