@@ -22,6 +22,11 @@ std::size_t stack_pool::page_size() noexcept {
   return ps;
 }
 
+std::size_t stack_pool::guard_bytes() noexcept {
+  const std::size_t ps = page_size();
+  return guard_target > ps ? (guard_target + ps - 1) / ps * ps : ps;
+}
+
 stack_pool::~stack_pool() {
   for (auto& s : slabs_) {
     for (auto& b : s.blocks) hook_stack_unmapped(b);
@@ -37,9 +42,9 @@ stack_pool::size_class& stack_pool::class_for(std::size_t total) {
 }
 
 void stack_pool::guard(stack_block& b) noexcept {
-  const std::size_t ps = page_size();
+  const std::size_t gb = guard_bytes();
   if (guard_install_ok_ != 0) {
-    if (::madvise(b.base, ps, MADV_GUARD_INSTALL) == 0) {
+    if (::madvise(b.base, gb, MADV_GUARD_INSTALL) == 0) {
       guard_install_ok_ = 1;
       b.guarded = true;
       ++guarded_;
@@ -47,7 +52,7 @@ void stack_pool::guard(stack_block& b) noexcept {
     }
     guard_install_ok_ = 0;
   }
-  if (guarded_ < mprotect_guard_limit && ::mprotect(b.base, ps, PROT_NONE) == 0) {
+  if (guarded_ < mprotect_guard_limit && ::mprotect(b.base, gb, PROT_NONE) == 0) {
     b.guarded = true;
     ++guarded_;
   }
@@ -70,7 +75,7 @@ void stack_pool::refill(size_class& sc) {
     stack_block& b = s.blocks[i];
     b.base = s.base + i * sc.stack_bytes;
     b.size = sc.stack_bytes;
-    b.usable = sc.stack_bytes - page_size();
+    b.usable = sc.stack_bytes - guard_bytes();
     guard(b);
     hook_stack_mapped(b);
   }
@@ -86,15 +91,15 @@ void stack_pool::refill(size_class& sc) {
 
 stack_block* stack_pool::acquire(std::size_t usable_bytes) {
   const std::size_t ps = page_size();
-  // Refuse sizes whose page rounding, guard page or slab (stacks_per_slab of them) would
+  // Refuse sizes whose page rounding, guard region or slab (stacks_per_slab of them) would
   // overflow size_t: the arithmetic below would wrap to a small stack and the tasklet would run
   // on memory it does not own.
-  if (usable_bytes > (SIZE_MAX / stacks_per_slab) - 2 * ps) {
+  if (usable_bytes > (SIZE_MAX / stacks_per_slab) - ps - guard_bytes()) {
     throw stack_error("stackless: tasklet stack size of " + std::to_string(usable_bytes) +
                       " bytes is too large");
   }
   const std::size_t usable = (usable_bytes + ps - 1) / ps * ps;
-  size_class& sc = class_for(usable + ps);
+  size_class& sc = class_for(usable + guard_bytes());
   if (!sc.free) refill(sc);
   stack_block* b = sc.free;
   sc.free = b->next_free;

@@ -5,11 +5,16 @@
 // faulted-in) stack is reused first: on machines where a page fault costs ~13 µs, recycled
 // memory beats fresh memory by orders of magnitude.
 //
-// Guard pages: the lowest page of every stack is a guard. On Linux >= 6.13 it is installed with
-// madvise(MADV_GUARD_INSTALL), which does not split the mapping, so 100,000+ guarded stacks fit
-// under vm.max_map_count (65530 by default). Where that is unavailable, mprotect(PROT_NONE) is
-// used for the first `mprotect_guard_limit` stacks only (each costs two extra mappings), as
-// folly samples its guards; the rest run unguarded and docs/debugging.md says so.
+// Guard region: the lowest guard_bytes() (64 KiB, at least one page) of every stack. A frame
+// larger than the guard would jump it and write into the stack mapped below (another tasklet's):
+// code built with -fstack-clash-protection (propagated by the CMake target) probes every page of
+// a large frame, and 64 KiB catches frames up to that size in code built without it (and is the
+// guard GCC's stack-clash protection assumes on AArch64). It costs address space only: the pages
+// are never touched. On Linux >= 6.13 it is installed with madvise(MADV_GUARD_INSTALL), which
+// does not split the mapping, so 100,000+ guarded stacks fit under vm.max_map_count (65530 by
+// default). Where that is unavailable, mprotect(PROT_NONE) is used for the first
+// `mprotect_guard_limit` stacks only (each costs two extra mappings, whatever the guard's size),
+// as folly samples its guards; the rest run unguarded and docs/debugging.md says so.
 //
 // Windows (stack_pool_win.cpp): a stack is a Win32 fiber's, created by acquire() and deleted by
 // release() (a fiber that has run cannot be restarted, so nothing is pooled); Windows puts a
@@ -55,7 +60,7 @@ class stack_pool {
   stack_pool& operator=(const stack_pool&) = delete;
   ~stack_pool();
 
-  // acquire(usable_bytes): a stack with at least usable_bytes above its guard page.
+  // acquire(usable_bytes): a stack with at least usable_bytes above its guard region.
   // Throws stack_error when memory cannot be mapped.
   stack_block* acquire(std::size_t usable_bytes);
   void release(stack_block* s) noexcept;
@@ -66,11 +71,14 @@ class stack_pool {
   std::size_t guarded() const noexcept { return guarded_; }
   bool guard_install() const noexcept { return guard_install_ok_ == 1; }
 
-  // Finds the stack whose guard page contains addr (for the overflow handler). Async-signal-safe
+  // Finds the stack whose guard region contains addr (for the overflow handler). Async-signal-safe
   // (reads only).
   const stack_block* guard_owner(const void* addr) const noexcept;
 
   static std::size_t page_size() noexcept;
+  // guard_bytes(): the size of each stack's guard region, a whole number of pages.
+  static std::size_t guard_bytes() noexcept;
+  static constexpr std::size_t guard_target = 64 * 1024;
 
  private:
   struct size_class {

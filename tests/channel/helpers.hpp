@@ -13,12 +13,9 @@
 #include <utility>
 #include <vector>
 
-// Tasklets are compared in BOOST_TEST; print them by id.
-namespace stackless {
-inline std::ostream& operator<<(std::ostream& os, const tasklet& t) {
-  return t ? os << t.name() : os << "<null tasklet>";
-}
-}  // namespace stackless
+#include "trace_log.hpp"
+
+// Tasklets compared in BOOST_TEST print through the library's operator<< (tasklet.hpp).
 
 namespace chtest {
 
@@ -36,20 +33,7 @@ inline auto what_is(std::string m) {
   return [m = std::move(m)](const std::exception& e) { return m == e.what(); };
 }
 
-// event_log: the rlist/events lists of the Python tests; str() joins with single spaces.
-struct event_log {
-  std::vector<std::string> items;
-  void operator()(std::string s) { items.push_back(std::move(s)); }
-  void clear() { items.clear(); }
-  std::string str() const {
-    std::string r;
-    for (const auto& s : items) {
-      if (!r.empty()) r += ' ';
-      r += s;
-    }
-    return r;
-  }
-};
+using event_log = trace_log;
 
 // block_trap_guard: Stackless's `with block_trap():` context manager (test_channel.py).
 class block_trap_guard {

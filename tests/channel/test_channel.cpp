@@ -566,6 +566,17 @@ BOOST_AUTO_TEST_CASE(non_switching_send_allowed) {
   BOOST_TEST(got == 6);
 }
 
+// set_preference(prefer::...): the named forms of 1, 0 and -1.
+BOOST_AUTO_TEST_CASE(set_preference_named) {
+  channel<int> c;
+  c.set_preference(prefer::sender);
+  BOOST_TEST(c.preference() == 1);
+  c.set_preference(prefer::neither);
+  BOOST_TEST(c.preference() == 0);
+  c.set_preference(prefer::receiver);
+  BOOST_TEST(c.preference() == -1);
+}
+
 // A receive from a waiting sender with the default preference does not switch either.
 BOOST_AUTO_TEST_CASE(non_switching_receive_allowed) {
   channel<int> c;

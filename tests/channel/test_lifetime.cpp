@@ -492,6 +492,9 @@ struct on_unwind {
 BOOST_AUTO_TEST_CASE(blocked_tasklets_killed_at_thread_exit) {
   counted::reset();
   int unwound = 0;
+  // What the thread saw before it ended; checked here (Boost.Test is not thread-safe).
+  int balance = 0, other_balance = 0, live_before = 0, unwound_before = -1;
+  std::size_t alive_before = 0;
   std::thread th([&] {
     {
       channel<counted> ch;
@@ -506,14 +509,19 @@ BOOST_AUTO_TEST_CASE(blocked_tasklets_killed_at_thread_exit) {
         other.send(counted(3));
       })();
       run();
-      BOOST_CHECK(ch.balance() == -1);
-      BOOST_CHECK(other.balance() == 1);
+      balance = ch.balance();
+      other_balance = other.balance();
     }  // the thread's handles are gone; the blocked tasklets keep both channels alive
-    BOOST_CHECK(alive_tasklets() == 2u);
-    BOOST_CHECK(counted::live == 2);
-    BOOST_CHECK(unwound == 0);
+    alive_before = alive_tasklets();
+    live_before = counted::live;
+    unwound_before = unwound;
   });
   th.join();
+  BOOST_TEST(balance == -1);
+  BOOST_TEST(other_balance == 1);
+  BOOST_TEST(alive_before == 2u);
+  BOOST_TEST(live_before == 2);
+  BOOST_TEST(unwound_before == 0);
   BOOST_TEST(unwound == 2);
   BOOST_TEST(counted::live == 0);
 }

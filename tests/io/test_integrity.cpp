@@ -23,28 +23,20 @@
 #include <vector>
 
 #include "io_helpers.hpp"
+#include "kill_point.hpp"
 #include "poller.hpp"
 
 using namespace stackless;
 using namespace std::chrono_literals;
+using testwait::kill_point;
+using testwait::wait_backend_passes;
+using testwait::wait_until;
 
 namespace {
 
 bool names(const std::filesystem::filesystem_error& e, const std::string& what) {
   BOOST_TEST_MESSAGE(e.what());
   return std::string(e.what()).find(what) != std::string::npos;
-}
-
-// wait_until(pred): yields (and lets the thread-pool workers run) until pred() holds, polling
-// the state rather than assuming a sleep was long enough. Fails the test after ~10 s.
-template <class Pred>
-bool wait_until(Pred pred) {
-  for (int i = 0; i < 10000; ++i) {
-    if (pred()) return true;
-    schedule();
-    std::this_thread::sleep_for(1ms);
-  }
-  return pred();
 }
 
 #ifndef _WIN32
@@ -79,8 +71,6 @@ struct fifo {
   }
 };
 
-enum class kill_point { staged, in_kernel, delivered_not_resumed };
-
 // check_killed_read_keeps_bytes(point, buffering): a tasklet blocked in read(5) is killed at
 // `point`; the writer wrote "hello" (before the kill, when the point needs the read to complete)
 // and then "world". The next read(5) must give "hello": bytes a killed read took stay with the
@@ -101,24 +91,7 @@ void check_killed_read_keeps_bytes(kill_point point, int buffering) {
     });
     reader();
     schedule();  // the reader runs until it blocks; its op is staged
-    BOOST_REQUIRE(reader.blocked());
-    switch (point) {
-      case kill_point::staged:
-        break;
-      case kill_point::in_kernel: {
-        const auto passes = io::get_poll_stats().backend_passes;
-        BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes; }));
-        break;
-      }
-      case kill_point::delivered_not_resumed:
-        ff.put("hello");
-        // The poll tasklet completes the read and hands the result over: the reader becomes
-        // runnable but has not run yet when we kill it.
-        BOOST_REQUIRE(wait_until([&] { return !reader.blocked(); }));
-        break;
-    }
-    reader.kill();
-    BOOST_REQUIRE(wait_until([&] { return !reader.alive(); }));  // its cancellation is over
+    testwait::kill_at(reader, point, [&] { ff.put("hello"); });
     BOOST_TEST(killed);
     if (point != kill_point::delivered_not_resumed) ff.put("hello");
     ff.put("world");
@@ -136,9 +109,7 @@ BOOST_FIXTURE_TEST_SUITE(Integrity, iot::io_clean)
 // Defect 1, the sweep: kill at each point, buffered and unbuffered.
 BOOST_AUTO_TEST_CASE(killed_reader_loses_no_bytes_at_any_kill_point) {
   for (int buffering : {-1, 0})
-    for (kill_point k :
-         {kill_point::staged, kill_point::in_kernel, kill_point::delivered_not_resumed})
-      check_killed_read_keeps_bytes(k, buffering);
+    for (kill_point k : testwait::all_kill_points) check_killed_read_keeps_bytes(k, buffering);
 }
 
 // Defect 1: a write killed before it was handed to the kernel is never performed (io_uring
@@ -167,8 +138,7 @@ BOOST_AUTO_TEST_CASE(write_killed_in_kernel_stops_where_it_was) {
   tasklet writer([&] { f.write(mib); });
   writer();
   schedule();
-  const auto passes = io::get_poll_stats().backend_passes;
-  BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes + 1; }));
+  BOOST_REQUIRE(wait_backend_passes(2));
   writer.kill();
   BOOST_REQUIRE(wait_until([&] { return !writer.alive(); }));  // its cancellation is over
   const std::size_t in_pipe = ff.drain().size();
@@ -177,30 +147,54 @@ BOOST_AUTO_TEST_CASE(write_killed_in_kernel_stops_where_it_was) {
   BOOST_TEST(ff.drain().empty());  // nothing more arrives after the kill
 }
 
+// fsize_limit(bytes): RLIMIT_FSIZE lowered to `bytes` with SIGXFSZ ignored (a write beyond it
+// then fails with EFBIG instead of killing the process); lift(), or the destructor, restores both.
+class fsize_limit {
+ public:
+  explicit fsize_limit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit lim = old_;
+    lim.rlim_cur = bytes;
+    if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) {
+      ::signal(SIGXFSZ, old_handler_);
+      BOOST_FAIL("setrlimit(RLIMIT_FSIZE) failed");
+    }
+  }
+  fsize_limit(const fsize_limit&) = delete;
+  fsize_limit& operator=(const fsize_limit&) = delete;
+  ~fsize_limit() { lift(); }
+  void lift() {
+    if (lifted_) return;
+    lifted_ = true;
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+  bool lifted_ = false;
+};
+
 // Defect 2: a buffered flush that fails part-way (RLIMIT_FSIZE) keeps the unwritten bytes
 // buffered for a retry; the position never runs ahead of the file, and no hole of NULs appears.
 BOOST_AUTO_TEST_CASE(failed_flush_leaves_no_hole) {
   const auto p = iot::path("hole.bin");
-  rlimit old{};
-  ::getrlimit(RLIMIT_FSIZE, &old);
-  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
-  rlimit lim = old;
-  lim.rlim_cur = 4096;
   std::string data(10000, 'd');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
   {
     io::file f = io::open(p, "wb");
-    BOOST_REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    fsize_limit limit(4096);
     BOOST_TEST(f.write(data) == data.size());  // buffered
     BOOST_CHECK_EXCEPTION(f.flush(), std::filesystem::filesystem_error, [](const auto& e) {
       return e.code().value() == EFBIG && names(e, "4096 of 10000 written");
     });
     BOOST_TEST(f.tell() == 10000);  // 4096 in the file, the rest still buffered
     BOOST_TEST(f.write(std::string("XYZ")) == 3u);
-    ::setrlimit(RLIMIT_FSIZE, &old);
+    limit.lift();
     f.close();  // the retry writes everything, in order
   }
-  ::signal(SIGXFSZ, old_handler);
   BOOST_TEST(iot::get(p) == data + "XYZ");
 }
 
@@ -208,18 +202,14 @@ BOOST_AUTO_TEST_CASE(failed_flush_leaves_no_hole) {
 // (tell() said 0 with 4 KiB on disk).
 BOOST_AUTO_TEST_CASE(partial_unbuffered_write_moves_the_position) {
   const auto p = iot::path("partial.bin");
-  rlimit old{};
-  ::getrlimit(RLIMIT_FSIZE, &old);
-  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
-  rlimit lim = old;
-  lim.rlim_cur = 4096;
   io::file f = io::open(p, "wb", 0);
-  BOOST_REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
-  BOOST_CHECK_EXCEPTION(
-      f.write(std::string(10000, 'u')), std::filesystem::filesystem_error,
-      [](const auto& e) { return e.code().value() == EFBIG && names(e, "4096 of 10000 written"); });
-  ::setrlimit(RLIMIT_FSIZE, &old);
-  ::signal(SIGXFSZ, old_handler);
+  {
+    fsize_limit limit(4096);
+    BOOST_CHECK_EXCEPTION(f.write(std::string(10000, 'u')), std::filesystem::filesystem_error,
+                          [](const auto& e) {
+                            return e.code().value() == EFBIG && names(e, "4096 of 10000 written");
+                          });
+  }
   BOOST_TEST(f.tell() == 4096);
   BOOST_TEST(std::filesystem::file_size(p) == 4096u);
 }
@@ -271,10 +261,11 @@ BOOST_AUTO_TEST_CASE(embedded_nul_in_path_is_refused) {
   const auto a = iot::path("a.txt");
   iot::put(a, "keep me");
   const std::string bad = a.string() + std::string(1, '\0') + ".bak";
-  BOOST_CHECK_EXCEPTION(io::open(bad, "w"), std::filesystem::filesystem_error, [](const auto& e) {
-    return e.code() == std::errc::invalid_argument && names(e, "embedded null byte");
-  });
-  BOOST_CHECK_EXCEPTION(io::open(std::filesystem::path(bad), "w"),
+  BOOST_CHECK_EXCEPTION(
+      (void)io::open(bad, "w"), std::filesystem::filesystem_error, [](const auto& e) {
+        return e.code() == std::errc::invalid_argument && names(e, "embedded null byte");
+      });
+  BOOST_CHECK_EXCEPTION((void)io::open(std::filesystem::path(bad), "w"),
                         std::filesystem::filesystem_error,
                         [](const auto& e) { return e.code() == std::errc::invalid_argument; });
   BOOST_TEST(iot::get(a) == "keep me");
@@ -365,8 +356,7 @@ BOOST_AUTO_TEST_CASE(second_close_finishes_what_a_killed_closer_left) {
   });
   a();
   b();
-  const auto passes = io::get_poll_stats().backend_passes;
-  BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes + 1; }));
+  BOOST_REQUIRE(wait_backend_passes(2));
   BOOST_REQUIRE(a.blocked() && b.blocked());  // a in its flush (pipe full), b waiting for a
   BOOST_TEST(!b_done);
   a.kill();
@@ -758,9 +748,9 @@ BOOST_AUTO_TEST_CASE(every_call_refuses_bad_input_clearly) {
   BOOST_TEST(taker.tell() == 0);
   BOOST_TEST(taker.readline(std::numeric_limits<std::size_t>::max()) == "content\n");
   // Modes and buffering.
-  BOOST_CHECK_THROW(io::open(p, ""), std::invalid_argument);
-  BOOST_CHECK_THROW(io::open(p, "rw"), std::invalid_argument);
-  BOOST_CHECK_THROW(io::open(p, std::string_view("r\0", 2)), std::invalid_argument);
+  BOOST_CHECK_THROW((void)io::open(p, ""), std::invalid_argument);
+  BOOST_CHECK_THROW((void)io::open(p, "rw"), std::invalid_argument);
+  BOOST_CHECK_THROW((void)io::open(p, std::string_view("r\0", 2)), std::invalid_argument);
   io::file any = io::open(p, "r", std::numeric_limits<int>::min());  // negative: the default
   BOOST_TEST(any.read() == "content\n");
 }

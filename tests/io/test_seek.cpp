@@ -24,6 +24,10 @@ BOOST_AUTO_TEST_CASE(seek_tell_round_trips) {
   f.seek(10);
   BOOST_TEST(f.seek(5, SEEK_CUR) == 15);
   BOOST_TEST(f.seek(-3, SEEK_CUR) == 12);
+  // The named forms (io::whence) are the same calls.
+  BOOST_TEST(f.seek(0, io::whence::end) == static_cast<std::int64_t>(data.size()));
+  BOOST_TEST(f.seek(-5, io::whence::cur) == static_cast<std::int64_t>(data.size()) - 5);
+  BOOST_TEST(f.seek(12, io::whence::set) == 12);
   f.write("XY");
   BOOST_TEST(f.tell() == 14);
   f.seek(11);

@@ -33,12 +33,20 @@ BOOST_AUTO_TEST_CASE(cross_thread_send_wakes_poll_tasklet_in_kernel) {
     got = ch.receive();
     sleeper.kill();
   })();
+  // The send must find the main thread in the kernel: polled, not assumed after a sleep (the
+  // receiver is blocked, then the thread sleeps; elsewhere than on Linux only the first is seen
+  // and wait_asleep() waits 50 ms). Checked on the main thread (Boost.Test is not thread-safe).
+  const auto main_thread = testwait::os_thread::self();
+  std::atomic<bool> saw_receiver{false}, saw_asleep{false};
   stackless::thread other([&] {
-    std::this_thread::sleep_for(50ms);  // the main thread is in the kernel by now
+    saw_receiver = testwait::spin_until([&] { return ch.balance() == -1; });
+    saw_asleep = main_thread.wait_asleep();
     ch.send(7);
   });
   run();
   other.join();
+  BOOST_TEST(saw_receiver);
+  BOOST_TEST(saw_asleep);
   BOOST_TEST(got == 7);
   BOOST_TEST(killed);
   BOOST_TEST(!slept);

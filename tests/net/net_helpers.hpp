@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "fixture.hpp"
+#include "wait.hpp"
 
 namespace nett {
 
@@ -22,18 +23,7 @@ struct net_clean : clean_scheduler {
   ~net_clean() { BOOST_CHECK_EQUAL(stackless::io::pending_operations(), 0u); }
 };
 
-// wait_until(pred): yields (letting the poll tasklet and the backend work) until pred() holds;
-// fails after ~10 s.
-template <class Pred>
-bool wait_until(Pred pred) {
-  using namespace std::chrono_literals;
-  for (int i = 0; i < 10000; ++i) {
-    if (pred()) return true;
-    stackless::schedule();
-    std::this_thread::sleep_for(1ms);
-  }
-  return pred();
-}
+using testwait::wait_until;
 
 // listener(): a TCP server socket on 127.0.0.1 and an ephemeral port.
 inline stackless::net::socket listener() {

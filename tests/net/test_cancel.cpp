@@ -9,49 +9,23 @@
 #include <string>
 #include <thread>
 
+#include "kill_point.hpp"
 #include "net_helpers.hpp"
 #include "poller.hpp"
 
 using namespace stackless;
 using namespace std::chrono_literals;
 using nett::errno_is;
-using nett::wait_until;
+using testwait::wait_backend_passes;
+using testwait::wait_until;
 
-namespace {
-
-enum class kill_point { staged, in_kernel, delivered_not_resumed };
-const kill_point all_points[] = {kill_point::staged, kill_point::in_kernel,
-                                 kill_point::delivered_not_resumed};
-
-// kill_at(t, point, complete): t has blocked in an operation; bring it to `point` (complete()
-// makes its operation able to finish) and kill it. Returns when t is dead.
-template <class Complete>
-void kill_at(tasklet& t, kill_point point, Complete complete) {
-  BOOST_REQUIRE(t.blocked());
-  switch (point) {
-    case kill_point::staged:
-      break;
-    case kill_point::in_kernel: {
-      const auto passes = io::get_poll_stats().backend_passes;
-      BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes; }));
-      break;
-    }
-    case kill_point::delivered_not_resumed:
-      complete();
-      // The poll tasklet completes the op and hands the result over: t is runnable, not run.
-      BOOST_REQUIRE(wait_until([&] { return !t.blocked(); }));
-      break;
-  }
-  t.kill();
-  BOOST_REQUIRE(wait_until([&] { return !t.alive(); }));
-}
-
-}  // namespace
+using testwait::kill_at;
+using testwait::kill_point;
 
 BOOST_FIXTURE_TEST_SUITE(Cancel, nett::net_clean)
 
 BOOST_AUTO_TEST_CASE(killed_recv_loses_no_bytes_at_any_kill_point) {
-  for (kill_point k : all_points) {
+  for (kill_point k : testwait::all_kill_points) {
     for (bool into : {false, true}) {
       BOOST_TEST_CONTEXT("kill point " << static_cast<int>(k) << ", recv_into " << into) {
         auto [c, s] = nett::tcp_pair();
@@ -118,7 +92,7 @@ BOOST_AUTO_TEST_CASE(timed_out_recv_loses_no_bytes) {
 }
 
 BOOST_AUTO_TEST_CASE(killed_recvfrom_keeps_the_datagram) {
-  for (kill_point k : all_points) {
+  for (kill_point k : testwait::all_kill_points) {
     BOOST_TEST_CONTEXT("kill point " << static_cast<int>(k)) {
       net::socket a(net::af_inet, net::sock_dgram), b(net::af_inet, net::sock_dgram);
       a.bind(net::address("127.0.0.1", 0));
@@ -139,7 +113,7 @@ BOOST_AUTO_TEST_CASE(killed_recvfrom_keeps_the_datagram) {
 }
 
 BOOST_AUTO_TEST_CASE(killed_accept_keeps_the_connection) {
-  for (kill_point k : all_points) {
+  for (kill_point k : testwait::all_kill_points) {
     BOOST_TEST_CONTEXT("kill point " << static_cast<int>(k)) {
       net::socket srv = nett::listener();
       tasklet acceptor([&] { srv.accept(); });
@@ -169,8 +143,7 @@ BOOST_AUTO_TEST_CASE(killed_send_stops_where_it_was) {
       schedule();
       if (k == kill_point::in_kernel) {
         // Let it fill the socket buffers and block in the kernel.
-        const auto passes = io::get_poll_stats().backend_passes;
-        BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes + 2; }));
+        BOOST_REQUIRE(wait_backend_passes(3));
       }
       kill_at(writer, kill_point::staged, [] {});
       std::string got;
@@ -256,8 +229,7 @@ BOOST_AUTO_TEST_CASE(close_wakes_blocked_senders) {
   tasklet t1(sender(a)), t2(sender(b));
   t1();
   t2();
-  const auto passes = io::get_poll_stats().backend_passes;
-  BOOST_REQUIRE(wait_until([&] { return io::get_poll_stats().backend_passes > passes + 2; }));
+  BOOST_REQUIRE(wait_backend_passes(3));
   BOOST_REQUIRE(t1.blocked() && t2.blocked());
   tasklet closer([&, &c = c] { c.close(); });
   closer();

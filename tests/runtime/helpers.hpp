@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "trace_log.hpp"
 
 namespace rt {
 
@@ -32,18 +33,6 @@ struct sentinel {
   ~sentinel() { *flag = true; }
 };
 
-// log: an execution trace, compared as one space-separated string.
-struct log {
-  std::vector<std::string> items;
-  void operator()(std::string s) { items.push_back(std::move(s)); }
-  std::string str() const {
-    std::string r;
-    for (const auto& s : items) {
-      if (!r.empty()) r += ' ';
-      r += s;
-    }
-    return r;
-  }
-};
+using log = trace_log;
 
 }  // namespace rt

@@ -40,6 +40,27 @@ BOOST_FIXTURE_TEST_CASE(test_kill_pending_true, clean_scheduler) {
   BOOST_TEST(!t.alive());
 }
 
+// kill(stackless::pending): the named form of kill(true).
+BOOST_FIXTURE_TEST_CASE(test_kill_named_pending, clean_scheduler) {
+  bool killed = false;
+  tasklet t([&] {
+    try {
+      schedule();
+    } catch (const tasklet_exit&) {
+      killed = true;
+      throw;
+    }
+  });
+  t();
+  schedule();  // t runs up to its schedule()
+  t.kill(stackless::pending);
+  BOOST_TEST(!killed);
+  BOOST_TEST(t.alive());
+  schedule();
+  BOOST_TEST(killed);
+  BOOST_TEST(!t.alive());
+}
+
 // test_miscell.py TestKill.test_kill_pending_False: an immediate kill runs the target now.
 BOOST_FIXTURE_TEST_CASE(test_kill_pending_False, clean_scheduler) {
   bool killed = false;

@@ -1,7 +1,11 @@
-# Runs the overflow death test (-DEXE=...) and checks that it was killed by a signal (not a
-# normal exit) and that stderr names the overflowing tasklet. On Windows (-DWINDOWS=ON, run
+# Runs the overflow death test (-DEXE=... with -DARGS=..., a ;-list) and checks that it was killed
+# by a signal (not a normal exit) and that stderr names the overflowing tasklet (-DNAME=...,
+# deep-recursion by default). On Windows (-DWINDOWS=ON, run
 # through -DEMULATOR, e.g. Wine) the process must end with STATUS_STACK_OVERFLOW instead.
-execute_process(COMMAND ${EMULATOR} ${EXE} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+if(NOT NAME)
+  set(NAME deep-recursion)
+endif()
+execute_process(COMMAND ${EMULATOR} ${EXE} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out
   ERROR_VARIABLE err)
 message(STATUS "exit: ${rc}")
 message(STATUS "stderr: ${err}")
@@ -18,6 +22,6 @@ else()
     message(FATAL_ERROR "expected SIGSEGV, got: ${rc}")
   endif()
 endif()
-if(NOT err MATCHES "stack overflow in tasklet [0-9]+ 'deep-recursion' \\(stack size [0-9]+ bytes\\)")
+if(NOT err MATCHES "stack overflow in tasklet [0-9]+ '${NAME}' \\(stack size [0-9]+ bytes\\)")
   message(FATAL_ERROR "stderr does not report the overflow with the tasklet's name")
 endif()

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "wait.hpp"
 
 using namespace stackless;
 using namespace std::chrono_literals;
@@ -74,13 +75,21 @@ BOOST_AUTO_TEST_CASE(testInterthreadCommunication_thread_block) {
 // thread sleeps instead of raising deadlock, and the receive completes.
 BOOST_AUTO_TEST_CASE(main_receive_waits_for_other_thread) {
   channel<int> ch;
+  // The send must find main asleep in receive(): polled, not assumed after a sleep (on Linux the
+  // thread's state is read from /proc; elsewhere wait_asleep() waits 50 ms after the receiver
+  // is queued). Checked here: Boost.Test is not thread-safe.
+  const auto main_thread = testwait::os_thread::self();
+  std::atomic<bool> saw_receiver{false}, saw_asleep{false};
   // A stackless::thread counts as active from its construction, before it touches the library.
   stackless::thread thread([&] {
-    std::this_thread::sleep_for(20ms);  // main is asleep in receive() by now
+    saw_receiver = testwait::spin_until([&] { return ch.balance() == -1; });
+    saw_asleep = main_thread.wait_asleep();
     ch.send(42);
   });
   BOOST_TEST(ch.receive() == 42);
   thread.join();
+  BOOST_TEST(saw_receiver);
+  BOOST_TEST(saw_asleep);
 }
 
 // Preference does not apply across threads: a send to a receiver of another thread never
@@ -136,13 +145,18 @@ BOOST_AUTO_TEST_CASE(deadlock_when_other_thread_ends) {
     (void)getcurrent();  // it has a scheduler too; it could wake main until it ends
     while (!release) std::this_thread::yield();
   });
+  // The other thread ends only once main sleeps in receive(), polled (see above).
+  const auto main_thread = testwait::os_thread::self();
+  std::atomic<bool> saw_asleep{false};
   std::thread releaser([&] {
-    std::this_thread::sleep_for(20ms);
+    saw_asleep =
+        testwait::spin_until([&] { return a.balance() == -1; }) && main_thread.wait_asleep();
     release = true;
   });
   BOOST_CHECK_THROW(a.receive(), deadlock_error);
   thread.join();
   releaser.join();
+  BOOST_TEST(saw_asleep);
 }
 
 // Kill keeps its meaning across threads: a tasklet blocked in another thread is killed (pending
@@ -259,8 +273,16 @@ BOOST_AUTO_TEST_CASE(close_across_threads) {
   BOOST_TEST(ch.receive() == 1);
   thread.join();
   BOOST_TEST(ch.closed());
-  stackless::thread t2([&] { BOOST_CHECK_THROW(ch.receive(), channel_closed); });
+  bool refused = false;  // checked here: Boost.Test is not thread-safe
+  stackless::thread t2([&] {
+    try {
+      ch.receive();
+    } catch (const channel_closed&) {
+      refused = true;
+    }
+  });
   t2.join();
+  BOOST_TEST(refused);
 }
 
 // Port of stacklessexamples threading/interThreadChannels.py: each thread runs its own

@@ -33,6 +33,10 @@ class channel_closed : public std::runtime_error {
   channel_closed();
 };
 
+// prefer: the named form of set_preference()'s int (Stackless's -1, 0, 1):
+// ch.set_preference(prefer::sender) is ch.set_preference(1).
+enum class prefer : int { receiver = -1, neither = 0, sender = 1 };
+
 class channel_base;
 // set_channel_callback(cb): cb(channel, tasklet, sending, will_block) is called before every
 // send and receive on this thread. A channel operation inside the callback throws error
@@ -147,6 +151,7 @@ class channel_base {
   int preference() const noexcept { return core_->preference(); }
   // set_preference stores the sign of p (2 -> 1, -7 -> -1).
   void set_preference(int p) noexcept { core_->set_preference(p); }
+  void set_preference(prefer p) noexcept { core_->set_preference(static_cast<int>(p)); }
   bool schedule_all() const noexcept { return core_->schedule_all(); }
   void set_schedule_all(bool f) noexcept { core_->set_schedule_all(f); }
   bool closing() const noexcept { return core_->closing(); }

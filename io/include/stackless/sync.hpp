@@ -200,13 +200,18 @@ class semaphore {
   explicit semaphore(std::size_t initial = 1)
       : s_(initial, std::numeric_limits<std::size_t>::max(), "semaphore") {}
   void acquire() { s_.acquire_until(detail::no_deadline); }
-  bool try_acquire() noexcept { return s_.try_acquire(); }
+  [[nodiscard("without the result you do not know whether you hold it")]] bool
+  try_acquire() noexcept {
+    return s_.try_acquire();
+  }
   template <class Rep, class Period>
-  bool try_acquire_for(std::chrono::duration<Rep, Period> d) {
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_acquire_for(
+      std::chrono::duration<Rep, Period> d) {
     return s_.acquire_until(detail::deadline_after(d));
   }
   template <class Clock, class Dur>
-  bool try_acquire_until(const std::chrono::time_point<Clock, Dur>& t) {
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_acquire_until(
+      const std::chrono::time_point<Clock, Dur>& t) {
     return s_.acquire_until(detail::to_steady(t));
   }
   // Python: acquire(blocking=True, timeout=-1) (seconds; -1 waits for ever).
@@ -239,13 +244,17 @@ class mutex {
  public:
   mutex() : s_(1, 1, "lock") {}
   void lock() { s_.acquire_until(detail::no_deadline); }
-  bool try_lock() noexcept { return s_.try_acquire(); }
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_lock() noexcept {
+    return s_.try_acquire();
+  }
   template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_lock_for(
+      std::chrono::duration<Rep, Period> d) {
     return s_.acquire_until(detail::deadline_after(d));
   }
   template <class Clock, class Dur>
-  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& t) {
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_lock_until(
+      const std::chrono::time_point<Clock, Dur>& t) {
     return s_.acquire_until(detail::to_steady(t));
   }
   void unlock() { s_.release(1, "release unlocked lock"); }
@@ -270,13 +279,15 @@ class recursive_lock {
  public:
   recursive_lock() : core_("recursive_lock") {}
   void lock() { acquire_until(detail::no_deadline); }
-  bool try_lock();
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_lock();
   template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_lock_for(
+      std::chrono::duration<Rep, Period> d) {
     return acquire_until(detail::deadline_after(d));
   }
   template <class Clock, class Dur>
-  bool try_lock_until(const std::chrono::time_point<Clock, Dur>& t) {
+  [[nodiscard("without the result you do not know whether you hold it")]] bool try_lock_until(
+      const std::chrono::time_point<Clock, Dur>& t) {
     return acquire_until(detail::to_steady(t));
   }
   void unlock();

@@ -44,6 +44,9 @@ struct impl_release {
 };
 }  // namespace detail
 
+// whence: where file::seek() counts from, named (the values of SEEK_SET, SEEK_CUR, SEEK_END).
+enum class whence : int { set = 0, cur = 1, end = 2 };
+
 class file {
  public:
   // file(): a closed file with no name.
@@ -89,6 +92,10 @@ class file {
   // Buffered writes are flushed first. A negative result or another whence is EINVAL, a result
   // past 2^63-1 EOVERFLOW (the position does not move); pipes give ESPIPE.
   std::int64_t seek(std::int64_t offset, int whence = 0);
+  // seek(offset, whence::cur): the named form (whence::set, whence::cur, whence::end).
+  std::int64_t seek(std::int64_t offset, io::whence from) {
+    return seek(offset, static_cast<int>(from));
+  }
   // tell() is the current position (with buffering taken into account).
   std::int64_t tell();
   // truncate() cuts the file at the current position; truncate(size) at size (growing it
@@ -178,16 +185,22 @@ class file {
 // std::invalid_argument for a bad mode, std::filesystem::filesystem_error (ENOENT, EACCES, EISDIR,
 // EEXIST, ...) naming the path, and filesystem_error EINVAL "embedded null byte" for a path
 // containing a NUL (the OS would open the shorter name). A negative buffering is the default, 0
-// unbuffered.
-file open(const std::filesystem::path& path, std::string_view mode = "r", int buffering = -1);
+// unbuffered. Dropping the result is refused at compile time: the file would be closed at once
+// (write `(void)io::open(p, "w")` to only create or truncate a file).
+[[nodiscard("dropping the opened file closes it at once")]] file open(
+    const std::filesystem::path& path, std::string_view mode = "r", int buffering = -1);
 // open(utf8_path, ...): the same for a path given as a narrow string, which is UTF-8: on Windows
 // it is converted to UTF-16 for CreateFileW (std::filesystem::path would use the ANSI code
 // page); on POSIX the bytes are the name. name() returns the string as given.
-file open(std::string_view utf8_path, std::string_view mode = "r", int buffering = -1);
-inline file open(const char* utf8_path, std::string_view mode = "r", int buffering = -1) {
+[[nodiscard("dropping the opened file closes it at once")]] file open(std::string_view utf8_path,
+                                                                      std::string_view mode = "r",
+                                                                      int buffering = -1);
+[[nodiscard("dropping the opened file closes it at once")]] inline file open(
+    const char* utf8_path, std::string_view mode = "r", int buffering = -1) {
   return open(std::string_view(utf8_path), mode, buffering);
 }
-inline file open(const std::string& utf8_path, std::string_view mode = "r", int buffering = -1) {
+[[nodiscard("dropping the opened file closes it at once")]] inline file open(
+    const std::string& utf8_path, std::string_view mode = "r", int buffering = -1) {
   return open(std::string_view(utf8_path), mode, buffering);
 }
 

@@ -33,6 +33,13 @@ void bind_args(tasklet_impl*, arg_pack_base*);  // binds args; the tasklet becom
 void setup_tasklet(tasklet_impl*, arg_pack_base*);
 }  // namespace detail
 
+// pending: t.kill(stackless::pending) is the named form of t.kill(true) (Stackless's
+// kill(pending=True)).
+struct pending_t {
+  explicit pending_t() = default;
+};
+inline constexpr pending_t pending{};
+
 // tasklet: a cheap, copyable handle to a tasklet (reference counted). Handles compare equal when
 // they name the same tasklet; a default-constructed handle names none. A tasklet that is still
 // alive when its last handle goes away (and it is neither scheduled nor blocked) is killed, so
@@ -125,11 +132,14 @@ class tasklet {
   // caller goes to the end of the run queue and the target runs now, so tasklets queued between
   // them run first). The main tasklet can't be killed (tasklet_error): end main by returning.
   void kill(bool pending = false);
+  // kill(stackless::pending): the named form of kill(true).
+  void kill(pending_t) { kill(true); }
   // join(): waits until the tasklet has ended (returns at once when it is not alive). Other
   // tasklets run meanwhile; nothing runnable anywhere is a deadlock_error. Only on the tasklet's
   // own thread; not for main (tasklet_error), nor the caller itself.
   void join();
   void throw_exception(std::exception_ptr e, bool pending = false);
+  void throw_exception(std::exception_ptr e, pending_t) { throw_exception(std::move(e), true); }
   template <class E, class... A>
   void raise_exception(A&&... a) {
     throw_exception(std::make_exception_ptr(E(std::forward<A>(a)...)), false);
