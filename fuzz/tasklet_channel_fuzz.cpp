@@ -12,7 +12,8 @@
 //   - main executes the rest of the input, one step at a time, with the same vocabulary:
 //     send, receive, send_exception, schedule, schedule_remove, run, kill/throw (immediate or
 //     pending), insert, remove, t.run(), t.switch(), close, open, preference, schedule_all,
-//     setup (new scheduled tasklet) and bind (new paused tasklet with arguments).
+//     setup (new scheduled tasklet) and bind (new paused tasklet with arguments), and select
+//     (two cases, sends and receives on any channels, with or without on_default).
 // Targets of tasklet operations are never main (main is the only watchdog, as only main calls
 // run(): that keeps the watchdog stack of §1.9/§1.10 at depth <= 1 and the model small).
 //
