@@ -426,8 +426,19 @@ std::ptrdiff_t select_run(select_case* cs, std::size_t n, unsigned* order, bool 
     st.lock.unlock();
     throw;
   }
+  // A blocked select keeps its channels alive, as a blocked plain operation does (its nodes
+  // must be unlinked from them, whoever drops the last handle meanwhile).
+  struct channel_refs {
+    select_case* cs;
+    unsigned* lock;
+    std::size_t m;
+    ~channel_refs() {
+      for (std::size_t i = 0; i < m; ++i) cs[lock[i]].node.ch->release_ref();
+    }
+  } refs{cs, lock, m};
   for (std::size_t i = 0; i < m; ++i) {
     select_case& c = cs[lock[i]];
+    c.node.ch->add_ref();
     const std::uint64_t seq = c.node.ch->next_seq_++;
     if (c.node.dir > 0)
       static_cast<send_slot*>(c.node.slot)->seq = seq;

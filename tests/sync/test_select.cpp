@@ -321,6 +321,53 @@ BOOST_AUTO_TEST_CASE(test_kill_after_completion) {
   BOOST_TEST(b.balance() == 0);
 }
 
+// Killed while switched away inside the hand-off: the select sent to a waiting receiver, which
+// (preferred) runs at once and kills it. The send happened; the kill propagates; no balance left.
+BOOST_AUTO_TEST_CASE(test_kill_during_hand_off) {
+  channel<int> a, b;
+  tasklet sel;
+  int got = 0;
+  bool after = false;
+  tasklet([&] {
+    got = a.receive();
+    sel.kill(true);  // pending: it dies when it runs again
+  })();
+  schedule();
+  sel = tasklet([&] {
+    select(on_send(a, 5), on_receive(b));
+    after = true;
+  });
+  sel();
+  run();
+  BOOST_TEST(got == 5);
+  BOOST_TEST(!after);
+  BOOST_TEST(!sel.alive());
+  BOOST_TEST(a.balance() == 0);
+  BOOST_TEST(b.balance() == 0);
+}
+
+// The last handle of a channel is dropped while a select waits on it: the channel lives on
+// until the select has left it (as for a blocked plain receive); the select still completes.
+BOOST_AUTO_TEST_CASE(test_channel_dropped_while_waiting) {
+  auto a = std::make_unique<channel<int>>();
+  channel<int> b;
+  std::size_t idx = 9;
+  tasklet([&] { idx = select(on_receive(*a), on_receive(b)); })();
+  schedule();
+  a.reset();
+  b.send(1);
+  run();
+  BOOST_TEST(idx == 1u);
+  // Dropped, then the select is killed.
+  a = std::make_unique<channel<int>>();
+  tasklet t([&] { select(on_receive(*a), on_receive(b)); });
+  t();
+  schedule();
+  a.reset();
+  t.kill();
+  BOOST_TEST(b.balance() == 0);
+}
+
 // Deadlock, block trap: refused as a plain receive is, with nothing left waiting.
 BOOST_AUTO_TEST_CASE(test_deadlock_and_block_trap) {
   channel<int> a, b;
