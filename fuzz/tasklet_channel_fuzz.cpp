@@ -12,7 +12,8 @@
 //   - main executes the rest of the input, one step at a time, with the same vocabulary:
 //     send, receive, send_exception, schedule, schedule_remove, run, kill/throw (immediate or
 //     pending), insert, remove, t.run(), t.switch(), close, open, preference, schedule_all,
-//     setup (new scheduled tasklet) and bind (new paused tasklet with arguments).
+//     setup (new scheduled tasklet) and bind (new paused tasklet with arguments), and select
+//     (two cases, sends and receives on any channels, with or without on_default).
 // Targets of tasklet operations are never main (main is the only watchdog, as only main calls
 // run(): that keeps the watchdog stack of §1.9/§1.10 at depth <= 1 and the model small).
 //
@@ -27,6 +28,7 @@
 #include <stackless/channel.hpp>
 #include <stackless/runtime/errors.hpp>
 #include <stackless/runtime/tasklet.hpp>
+#include <stackless/select.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -63,11 +65,13 @@ enum Op : std::uint8_t {
   BIND,
   RUN,
   SCHED_REMOVE,
+  SELECT,
   kOps
 };
-const char* const kOpName[kOps] = {"send",   "recv",     "sendexc", "sched",  "kill",  "throw",
-                                   "insert", "remove",   "run_t",   "switch", "close", "open",
-                                   "pref",   "schedall", "setup",   "bind",   "run",   "schedrm"};
+const char* const kOpName[kOps] = {"send",  "recv",   "sendexc", "sched",    "kill",
+                                   "throw", "insert", "remove",  "run_t",    "switch",
+                                   "close", "open",   "pref",    "schedall", "setup",
+                                   "bind",  "run",    "schedrm", "select"};
 
 struct Step {
   Op op = SEND;
@@ -76,6 +80,8 @@ struct Step {
   bool pending = false;
   int pref = -1;
   bool flag = false;
+  // SELECT: cases (c, d1) and (c2, d2), d = +1 send / -1 receive; `flag`: with on_default.
+  int c2 = 0, d1 = -1, d2 = -1;
 };
 
 struct Program {
@@ -109,6 +115,13 @@ Step decode_step(reader& r, const Program& pg, bool is_main) {
   s.pending = (x >> 4) & 1;
   s.flag = (x >> 4) & 1;
   s.pref = (x >> 4) % 3 - 1;
+  if (s.op == SELECT) {
+    const std::uint8_t y = r.next();
+    s.c2 = y % pg.nc;
+    s.d1 = (y >> 2) & 1 ? +1 : -1;
+    s.d2 = (y >> 3) & 1 ? +1 : -1;
+    s.flag = (y >> 4) & 1;
+  }
   return s;
 }
 
@@ -152,6 +165,11 @@ std::string step_text(int agent, const Step& s) {
       break;
     case SCHEDALL:
       r += " c" + std::to_string(s.c) + "=" + std::to_string(s.flag);
+      break;
+    case SELECT:
+      r += std::string(s.d1 > 0 ? " send" : " recv") + " c" + std::to_string(s.c) +
+           (s.d2 > 0 ? " send" : " recv") + " c" + std::to_string(s.c2) +
+           (s.flag ? " default" : "");
       break;
     case KILL:
     case THROW:
@@ -233,6 +251,52 @@ std::string classify(std::exception_ptr e) {
 
 void interp(int a);
 
+// select's random poll order, replayed by the model: one draw per enabled case (a small LCG,
+// restarted for every input).
+struct select_rng {
+  std::uint32_t x = 1;
+  std::uint32_t next() noexcept {
+    x = x * 1664525u + 1013904223u;
+    return x >> 8;
+  }
+};
+select_rng g_real_rng;
+std::uint32_t real_select_random() noexcept {
+  return g_real_rng.next();
+}
+const char* const kMixedDirs =
+    "stackless::select: the same channel is both sent to and received from";
+
+// A select's value for case k (so the receiver's log says which case sent it).
+int select_value(int agent, int pc, int k) {
+  return send_value(agent, pc) + 500 * k;
+}
+
+std::string real_select(int a, int pc, const Step& s) {
+  Real& R = *g_real;
+  channel<int>& c1 = R.chans[s.c];
+  channel<int>& c2 = R.chans[s.c2];
+  int got = 0;
+  auto recv = [&](channel<int>& c) { return stackless::on_receive(c, [&got](int v) { got = v; }); };
+  auto send = [&](channel<int>& c, int k) { return stackless::on_send(c, select_value(a, pc, k)); };
+  auto two = [&](auto&& x, auto&& y) -> std::size_t {
+    if (s.flag) return stackless::select(x, y, stackless::on_default());
+    return stackless::select(x, y);
+  };
+  std::size_t i;
+  if (s.d1 < 0 && s.d2 < 0)
+    i = two(recv(c1), recv(c2));
+  else if (s.d1 < 0)
+    i = two(recv(c1), send(c2, 1));
+  else if (s.d2 < 0)
+    i = two(send(c1, 0), recv(c2));
+  else
+    i = two(send(c1, 0), send(c2, 1));
+  std::string r = "i" + std::to_string(i);
+  if (i < 2 && (i == 0 ? s.d1 : s.d2) < 0) r += " v" + std::to_string(got);
+  return r;
+}
+
 // real_exec(a, pc, s): performs one step in agent a (the current tasklet). Returns the result
 // text ("ok", "v<value>"); exceptions propagate to the caller, which logs them.
 std::string real_exec(int a, int pc, const Step& s) {
@@ -299,6 +363,8 @@ std::string real_exec(int a, int pc, const Step& s) {
         t = tasklet([](int i) { interp(i); }, idx);  // alive and paused, never run
       }
       return "ok";
+    case SELECT:
+      return real_select(a, pc, s);
     case kOps:
       break;
   }
@@ -372,11 +438,21 @@ struct MAgent {
   // While blocked: channel, direction, and (a sender) what it offers.
   int ch = -1, dir = 0, value = 0;
   bool value_is_exc = false;
+  // While blocked in a select: its two cases (channel, direction, value to send).
+  bool in_select = false;
+  int sc[2] = {0, 0}, sd[2] = {0, 0}, sv[2] = {0, 0};
+};
+
+// A channel queue entry: a blocked agent, and for a select the case (-1: a plain send/receive).
+struct MEntry {
+  int agent;
+  int cs;
+  bool operator==(const MEntry&) const = default;
 };
 
 struct MChan {
-  std::deque<int> q;  // blocked agents, one direction only
-  int dir = 0;        // +1 senders wait, -1 receivers wait (when q is not empty)
+  std::deque<MEntry> q;  // blocked agents and select cases, one direction only
+  int dir = 0;           // +1 senders wait, -1 receivers wait (when q is not empty)
   bool closing = false;
   int pref = -1;
   bool schedall = false;
@@ -389,6 +465,7 @@ struct Model {
   std::vector<MChan> ch;
   std::vector<int> ring;  // ring[0] is current
   std::vector<std::string> log;
+  select_rng rng;
 
   explicit Model(const Program& p) : pg(&p), ag(p.nt + 1), ch(p.nc), ring{0} {
     ag[0].st = St::ring;
@@ -415,11 +492,30 @@ struct Model {
   }
   void rotate1() { std::rotate(ring.begin(), ring.begin() + 1, ring.end()); }
 
+  // unqueue(t): t leaves every channel queue (a select waits in several).
+  void unqueue(int t) {
+    for (MChan& c : ch)
+      c.q.erase(
+          std::remove_if(c.q.begin(), c.q.end(), [t](const MEntry& e) { return e.agent == t; }),
+          c.q.end());
+  }
   void cancel_block(int t) {
-    MChan& c = ch[ag[t].ch];
-    c.q.erase(std::find(c.q.begin(), c.q.end(), t));
+    unqueue(t);
     ag[t].ch = -1;
+    ag[t].in_select = false;
     ag[t].st = St::paused;
+  }
+  // take_front(k): the partner at the head of k's queue leaves it (a select: all its queues).
+  // Returns it; for a select, `sel_res` is the prefix of its result ("i<case>").
+  MEntry take_front(MChan& k) {
+    MEntry e = k.q.front();
+    k.q.pop_front();
+    if (e.cs >= 0) {
+      unqueue(e.agent);
+      ag[e.agent].in_select = false;
+    }
+    ag[e.agent].ch = -1;
+    return e;
   }
   // The ring emptied: main (the only watchdog) runs again.
   void revive_main() {
@@ -448,7 +544,7 @@ struct Model {
       if (a == 0 || ag[0].st == St::blocked) return done("!deadlock");
     }
     MChan& k = ch[c];
-    k.q.push_back(a);
+    k.q.push_back({a, -1});
     k.dir = dir;
     MAgent& m = ag[a];
     m.ch = c;
@@ -461,36 +557,43 @@ struct Model {
     return away(a);
   }
 
-  Outcome send(int a, int c, int value, bool exc) {
+  // send/recv: `res` is what the caller's operation returns ("ok" / "" for plain ones, "i<k>"
+  // for a select's case k).
+  Outcome send(int a, int c, int value, bool exc, const std::string& res = "ok") {
     MChan& k = ch[c];
     if (k.q.empty() || k.dir != -1) return block(a, c, +1, value, exc);
-    int p = k.q.front();
-    k.q.pop_front();
-    ag[p].ch = -1;
-    ag[p].pend_res = exc ? "!" + sent_kind(value) : "v" + std::to_string(value);
+    const MEntry e = take_front(k);
+    const int p = e.agent;
+    const std::string pre = e.cs >= 0 ? "i" + std::to_string(e.cs) + " " : "";
+    ag[p].pend_res = exc ? "!" + sent_kind(value) : pre + "v" + std::to_string(value);
     if (k.schedall) {
       push_back(p);
       rotate1();
-      return away(a);
+      return away(a, res);
     }
     if (k.pref == -1) {  // the receiver is preferred: it runs now, the sender is the tail
       insert_after_cur(p);
       rotate1();
-      return away(a);
+      return away(a, res);
     }
     push_back(p);
-    return done("ok");
+    return done(res);
   }
 
-  Outcome recv(int a, int c) {
+  Outcome recv(int a, int c, const std::string& pre = "") {
     MChan& k = ch[c];
     if (k.q.empty() || k.dir != +1) return block(a, c, -1, 0, false);
-    int p = k.q.front();
-    k.q.pop_front();
-    ag[p].ch = -1;
-    ag[p].pend_res = "ok";
-    std::string got =
-        ag[p].value_is_exc ? "!" + sent_kind(ag[p].value) : "v" + std::to_string(ag[p].value);
+    const MEntry e = take_front(k);
+    const int p = e.agent;
+    std::string got;
+    if (e.cs >= 0) {
+      ag[p].pend_res = "i" + std::to_string(e.cs);
+      got = pre + "v" + std::to_string(ag[p].sv[e.cs]);
+    } else {
+      ag[p].pend_res = "ok";
+      got = ag[p].value_is_exc ? "!" + sent_kind(ag[p].value)
+                               : pre + "v" + std::to_string(ag[p].value);
+    }
     if (k.schedall) {
       push_back(p);
       rotate1();
@@ -503,6 +606,49 @@ struct Model {
     }
     push_back(p);
     return done(got);
+  }
+
+  // select (docs/semantics.md, select): the cases are polled in the order the same random draws
+  // give the library; the first with a waiting partner completes as a plain operation would
+  // (the caller's result is prefixed with "i<case>"); else the default; else the select waits
+  // in both queues (closing and deadlock refuse it as they refuse a plain wait).
+  Outcome select(int a, std::size_t pc, const Step& s) {
+    const int c[2] = {s.c, s.c2}, d[2] = {s.d1, s.d2};
+    const int v[2] = {select_value(a, static_cast<int>(pc), 0),
+                      select_value(a, static_cast<int>(pc), 1)};
+    int order[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+      if (i == 1 && c[1] == c[0] && d[1] != d[0]) return done(std::string("!other:") + kMixedDirs);
+      const std::uint32_t k = rng.next() % static_cast<std::uint32_t>(i + 1);
+      order[i] = order[k];
+      order[k] = i;
+    }
+    for (int i : order) {
+      MChan& k = ch[c[i]];
+      if (k.q.empty() || k.dir != -d[i]) continue;
+      const std::string pre = "i" + std::to_string(i);
+      if (d[i] > 0) return send(a, c[i], v[i], false, pre);
+      return recv(a, c[i], pre + " ");
+    }
+    if (s.flag) return done("i2");
+    if (ch[c[0]].closing || ch[c[1]].closing) return done("!closed");
+    if (ring.size() == 1 && (a == 0 || ag[0].st == St::blocked)) return done("!deadlock");
+    MAgent& m = ag[a];
+    for (int i : {0, 1}) {
+      MChan& k = ch[c[i]];
+      k.q.push_back({a, i});
+      k.dir = d[i];
+      m.sc[i] = c[i];
+      m.sd[i] = d[i];
+      m.sv[i] = v[i];
+    }
+    m.in_select = true;
+    m.ch = c[0];
+    m.dir = -1;  // the runtime parks a select as receiving (main's deadlock message)
+    ring.erase(ring.begin());
+    m.st = St::blocked;
+    if (ring.empty()) revive_main();
+    return away(a);
   }
 
   // §1.8
@@ -587,6 +733,8 @@ struct Model {
       case SCHEDALL:
         ch[s.c].schedall = s.flag;
         return done("ok");
+      case SELECT:
+        return select(a, pc, s);
       case SETUP:
         if (ag[t].st != St::unborn) return done("!terr");
         push_back(t);
@@ -723,8 +871,10 @@ void compare(const Real& R, const Model& M, const std::string& when) {
     if (rc.closing() != mc.closing) bad("closing of c" + std::to_string(c));
     std::vector<int> q;
     for (tasklet t = rc.queue(); t && q.size() < 16; t = t.next()) q.push_back(agent_of(R, t));
-    if (q != std::vector<int>(mc.q.begin(), mc.q.end()))
-      bad("queue of c" + std::to_string(c) + " [" + join(q) + "]");
+    std::vector<int> mq;  // queue() lists plain waiters only (a select's cases are not in it)
+    for (const MEntry& e : mc.q)
+      if (e.cs < 0) mq.push_back(e.agent);
+    if (q != mq) bad("queue of c" + std::to_string(c) + " [" + join(q) + "]");
   }
   std::size_t alive = 0;
   for (int a = 1; a <= R.pg->nt; ++a) {
@@ -777,6 +927,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   R.born.assign(pg.nt + 1, false);
   R.chans.resize(pg.nc);
   g_real = &R;
+  g_real_rng = select_rng{};
+  stackless::detail::set_select_random(&real_select_random);
   Model M(pg);
 
   for (std::size_t pc = 0; pc < pg.main_steps.size(); ++pc) {

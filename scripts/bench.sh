@@ -36,12 +36,14 @@ if [ "$plot" = 1 ] && ! command -v gnuplot >/dev/null; then
 fi
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target switch_bench channel_bench skynet parked hackysack_bench stack_prefault open_bench >/dev/null
+cmake --build "$build" --target switch_bench channel_bench skynet parked hackysack_bench stack_prefault open_bench select_bench >/dev/null
 
 b="$build/bench"
 go_skynet=()
+go_select=()
 if command -v go >/dev/null; then
   go build -o "$b/skynet-go" bench/go/skynet.go && go_skynet=(--go="$b/skynet-go")
+  go build -o "$b/select-go" bench/go/select.go && go_select=(--go="$b/select-go")
 else
   echo "bench.sh: go is not installed (golang-go): skynet runs without its Go baseline" >&2
 fi
@@ -61,6 +63,7 @@ if [ "$quick" = 1 ]; then
   run "$b/parked"
   run "$b/hackysack_bench" --reps=3 --max=10000
   run "$b/open_bench" --files=2000 --reps=2
+  run "$b/select_bench" --reps=3 --n=300000 "${go_select[@]}"
 else
   run "$b/switch_bench"
   run "$b/channel_bench"
@@ -72,6 +75,7 @@ else
   run "$b/hackysack_bench"
   # Small-file open/read/close: the before/after for asynchronous open and close.
   run "$b/open_bench"
+  run "$b/select_bench" "${go_select[@]}"
 fi
 if [ "$plot" = 1 ]; then
   echo

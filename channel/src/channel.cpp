@@ -10,7 +10,10 @@
 //   own stack) holds what it sends, or receives what it is given.
 //   closing_ never wakes a waiter by itself (close only refuses new blockers).
 #include <cassert>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 
 #include "stackless/channel.hpp"
 
@@ -45,6 +48,86 @@ void channel_base::drop(detail::channel_core* c) noexcept {
 }
 
 namespace detail {
+
+// ---- select ----------------------------------------------------------------------------------
+// A blocked select parks in its own one-tasklet queue (this wait_owner, on the select's stack)
+// and leaves a select_node in every channel it waits on. The first partner to claim a node (CAS
+// on `winner`, under that node's channel lock) completes that case; it then unlinks the other
+// nodes and wakes the select. A node whose select is already decided is stale: whoever meets it
+// drops it. Lock order: the select's own lock, then channel locks in address order; a claimer
+// holds one channel lock at a time and takes the select's lock with no channel lock held.
+struct select_state final : wait_owner {
+  static constexpr int kCancelled = -2;
+  biased_lock lock;  // guards q, and is held from before the first node is linked until parked
+  wait_queue q;
+  tasklet_impl* self = nullptr;
+  std::atomic<int> winner{-1};  // -1 undecided, a case index, or kCancelled
+  std::atomic<int> refs{0};     // unpark_remote's reference, until our thread took us in
+  select_case* cases = nullptr;
+  std::size_t n = 0;
+
+  // Every node but `keep` leaves its channel (balance restored). No lock held by the caller.
+  void unlink_others(const select_node* keep) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+      select_node* x = &cases[i].node;
+      if (x == keep || !cases[i].enabled) continue;
+      x->ch->lock_.lock();
+      if (x->linked) x->ch->unlink_node(x);
+      x->ch->lock_.unlock();
+    }
+  }
+
+  // wake(won, all, partner_first): `won`'s case was completed by the calling tasklet (channel
+  // lock released). Same thread: the preference rule of the channel says who runs.
+  void wake(select_node* won, bool all, bool partner_first) {
+    unlink_others(won);
+    lock.lock();  // the select holds it until it is parked: then it is in q
+    tasklet_impl* t = q.pop_front();
+    if (!same_thread(t)) {
+      unpark_remote(t);  // before the lock is released: see cancel_wait
+      lock.unlock();
+      return;
+    }
+    lock.unlock();
+    if (all)
+      unpark_append_and_schedule(t);
+    else if (partner_first)
+      unpark_and_switch(t);
+    else
+      unpark_append(t);
+  }
+
+  bool cancel_wait(tasklet_impl* t) noexcept override {
+    for (;;) {
+      lock.lock();
+      if (!is_queued(t)) {  // a claimer on another thread already handed us back
+        lock.unlock();
+        return false;
+      }
+      int undecided = -1;
+      if (winner.compare_exchange_strong(undecided, kCancelled, std::memory_order_acq_rel)) {
+        q.erase(t);
+        lock.unlock();
+        unlink_others(nullptr);
+        return true;
+      }
+      // Claimed by a partner on another thread that is still unlinking our other nodes; it
+      // pops us under `lock` and hands us back through our remote queue. Wait for that.
+      lock.unlock();
+      biased_lock::pause();
+    }
+  }
+  void add_ref() noexcept override { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release_ref() noexcept override { refs.fetch_sub(1, std::memory_order_release); }
+
+  // quiesce(): no other thread touches this state any more (it is on our stack): a remote
+  // claimer releases `lock` last, and the runtime drops its reference before we run.
+  void quiesce() noexcept {
+    lock.lock();
+    lock.unlock();
+    while (refs.load(std::memory_order_acquire) != 0) biased_lock::pause();
+  }
+};
 
 channel_core::~channel_core() {
   assert(waiters_.empty());
@@ -93,7 +176,7 @@ bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
   cb(channel_ref(c), cur, dir > 0, will_block);
 }
 
-tasklet_impl* channel_core::begin(int dir) {
+waiter channel_core::begin(int dir) {
   check_point();
   if (tls_in_channel_cb) [[unlikely]]
     throw error("Recursive channel call due to callbacks!");
@@ -104,27 +187,82 @@ tasklet_impl* channel_core::begin(int dir) {
     run_callback(this, dir, will_block);
   }
   lock_.lock();
-  // A partner waits when the balance has the opposite sign of our direction.
-  tasklet_impl* partner =
-      (balance_.load(std::memory_order_relaxed) * dir < 0) ? waiters_.head : nullptr;
-  // A switch trap refuses only operations that would really switch (Stackless allows a send with
-  // preference 1 to a waiting receiver: the caller just continues). A blocking operation checks
-  // the trap in block(), after block_trap and closing, as slp_schedule_task comes last there.
-  if (partner &&
-      (schedule_all_.load(std::memory_order_relaxed) ||
-       preference_.load(std::memory_order_relaxed) == -dir) &&
-      same_thread(partner)) {
-    try {
-      throw_if_switch_trapped();
-    } catch (...) {
-      lock_.unlock();
-      throw;
-    }
+  try {
+    return partner(dir);
+  } catch (...) {
+    lock_.unlock();
+    throw;
   }
-  return partner;
 }
 
-void channel_core::hand_off(tasklet_impl* partner, int dir) {
+// A switch trap refuses only operations that would really switch (Stackless allows a send with
+// preference 1 to a waiting receiver: the caller just continues). A blocking operation checks
+// the trap in block(), after block_trap and closing, as slp_schedule_task comes last there.
+// Checked before a select's case is claimed: a claim is never taken back.
+waiter channel_core::partner(int dir) {
+  for (;;) {
+    // A partner waits when the balance has the opposite sign of our direction.
+    if (balance_.load(std::memory_order_relaxed) * dir >= 0) return {};
+    tasklet_impl* t = waiters_.head;
+    select_node* n = sel_head_;
+    if (t && n) {
+      const std::uint64_t ts = dir > 0 ? static_cast<recv_slot*>(wait_slot(t))->seq
+                                       : static_cast<send_slot*>(wait_slot(t))->seq;
+      if (ts < n->seq()) n = nullptr;
+    }
+    tasklet_impl* who = n ? n->sel->self : t;
+    if ((schedule_all_.load(std::memory_order_relaxed) ||
+         preference_.load(std::memory_order_relaxed) == -dir) &&
+        same_thread(who))
+      throw_if_switch_trapped();
+    if (!n) return {t, nullptr};
+    int undecided = -1;
+    // acq_rel: a claim is seen by the select's other channels and by its cancel_wait.
+    if (n->sel->winner.compare_exchange_strong(undecided, static_cast<int>(n->index),
+                                               std::memory_order_acq_rel))
+      return {nullptr, n};
+    unlink_node(n);  // its select was decided on another channel, or cancelled: not a partner
+  }
+}
+
+void channel_core::link_node(select_node* n) noexcept {
+  n->prev = sel_tail_;
+  n->next = nullptr;
+  if (sel_tail_)
+    sel_tail_->next = n;
+  else
+    sel_head_ = n;
+  sel_tail_ = n;
+  n->linked = true;
+  balance_.store(balance_.load(std::memory_order_relaxed) + n->dir, std::memory_order_relaxed);
+}
+
+void channel_core::unlink_node(select_node* n) noexcept {
+  if (n->prev)
+    n->prev->next = n->next;
+  else
+    sel_head_ = n->next;
+  if (n->next)
+    n->next->prev = n->prev;
+  else
+    sel_tail_ = n->prev;
+  n->prev = n->next = nullptr;
+  n->linked = false;
+  balance_.store(balance_.load(std::memory_order_relaxed) - n->dir, std::memory_order_relaxed);
+}
+
+void channel_core::hand_off(waiter p, int dir) {
+  const bool all = schedule_all_.load(std::memory_order_relaxed);
+  const int pref = preference_.load(std::memory_order_relaxed);
+  if (p.n) {
+    // A select's case (claimed in partner()): it leaves this channel, then its select is woken.
+    if (dir < 0) static_cast<send_slot*>(p.n->slot)->done = true;
+    unlink_node(p.n);
+    lock_.unlock();
+    p.n->sel->wake(p.n, all, pref == -dir);
+    return;
+  }
+  tasklet_impl* partner = p.t;
   assert(partner == waiters_.head);
   // A sender's operation is complete once a receiver took its value (read by send_into).
   if (dir < 0) static_cast<send_slot*>(wait_slot(partner))->done = true;
@@ -138,8 +276,6 @@ void channel_core::hand_off(tasklet_impl* partner, int dir) {
     lock_.unlock();
     return;
   }
-  const bool all = schedule_all_.load(std::memory_order_relaxed);
-  const int pref = preference_.load(std::memory_order_relaxed);
   lock_.unlock();
   if (all) [[unlikely]] {
     unpark_append_and_schedule(partner);
@@ -162,9 +298,167 @@ void channel_core::block(int dir, void* slot) {
     lock_.unlock();
     throw;
   }
+  const std::uint64_t seq = next_seq_++;
+  if (dir > 0)
+    static_cast<send_slot*>(slot)->seq = seq;
+  else
+    static_cast<recv_slot*>(slot)->seq = seq;
   balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
   park(*this, waiters_, slot, dir > 0 ? block_reason::channel_send : block_reason::channel_receive,
        &lock_);
+}
+
+namespace {
+thread_local select_random_fn tls_select_random = nullptr;
+
+// A per-thread xorshift generator for the uniform choice among ready cases (Go's pollorder).
+std::uint32_t select_random() noexcept {
+  if (tls_select_random) [[unlikely]]
+    return tls_select_random();
+  static thread_local std::uint64_t x =
+      0x9E3779B97F4A7C15ull ^ reinterpret_cast<std::uintptr_t>(&x);
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return static_cast<std::uint32_t>(x >> 32);
+}
+
+// Completes case c with partner p (c's channel locked; released by hand_off).
+void select_complete(select_case& c, waiter p) {
+  channel_core* ch = c.node.ch;
+  send_slot* from;
+  recv_slot* to;
+  if (c.node.dir < 0) {
+    from = static_cast<send_slot*>(p.slot());
+    to = static_cast<recv_slot*>(c.node.slot);
+  } else {
+    from = static_cast<send_slot*>(c.node.slot);
+    to = static_cast<recv_slot*>(p.slot());
+  }
+  c.move(from, to);
+  to->done = true;
+  if (c.node.dir > 0) from->done = true;
+  ch->hand_off(p, c.node.dir);
+}
+}  // namespace
+
+select_random_fn set_select_random(select_random_fn f) noexcept {
+  return std::exchange(tls_select_random, f);
+}
+
+std::ptrdiff_t select_run(select_case* cs, std::size_t n, unsigned* order, bool block,
+                          bool (*absorb)(std::exception_ptr)) {
+  check_point();
+  if (tls_in_channel_cb) [[unlikely]]
+    throw error("Recursive channel call due to callbacks!");
+  // order[0..m): the enabled cases, shuffled (the poll order); lock[0..m): the same cases
+  // sorted by channel address (the lock order; a channel named twice is locked once).
+  unsigned* lock = order + n;
+  std::size_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!cs[i].enabled) continue;
+    for (std::size_t j = 0; j < i; ++j)
+      if (cs[j].enabled && cs[j].node.ch == cs[i].node.ch && cs[j].node.dir != cs[i].node.dir)
+        throw std::invalid_argument(
+            "stackless::select: the same channel is both sent to and received from");
+    const std::size_t k = select_random() % (m + 1);  // inside-out Fisher-Yates
+    order[m] = order[k];
+    order[k] = static_cast<unsigned>(i);
+    std::size_t p = m;
+    while (p > 0 && std::less<>()(cs[i].node.ch, cs[lock[p - 1]].node.ch)) {
+      lock[p] = lock[p - 1];
+      --p;
+    }
+    lock[p] = static_cast<unsigned>(i);
+    ++m;
+  }
+  if (m == 0 && !block) return -1;
+
+  select_state st;
+  st.self = current_impl();
+  st.cases = cs;
+  st.n = n;
+  auto lock_all = [&] {
+    for (std::size_t i = 0; i < m; ++i)
+      if (i == 0 || cs[lock[i]].node.ch != cs[lock[i - 1]].node.ch)
+        cs[lock[i]].node.ch->lock_.lock();
+  };
+  // unlock_all(except): every channel lock but except's.
+  auto unlock_all = [&](const channel_core* except) {
+    for (std::size_t i = 0; i < m; ++i) {
+      channel_core* ch = cs[lock[i]].node.ch;
+      if ((i == 0 || ch != cs[lock[i - 1]].node.ch) && ch != except) ch->lock_.unlock();
+    }
+  };
+  if (block) st.lock.lock();
+  lock_all();
+  try {
+    for (std::size_t i = 0; i < m; ++i) {
+      select_case& c = cs[order[i]];
+      c.node.index = order[i];
+      c.node.sel = &st;
+      if (waiter p = c.node.ch->partner(c.node.dir)) {
+        unlock_all(c.node.ch);
+        if (block) st.lock.unlock();
+        select_complete(c, p);
+        return order[i];
+      }
+    }
+  } catch (...) {  // the switch trap (before anything was claimed)
+    unlock_all(nullptr);
+    if (block) st.lock.unlock();
+    throw;
+  }
+  if (!block) {
+    unlock_all(nullptr);
+    return -1;
+  }
+  // Nothing is ready: wait on every case, unless a wait is refused (as for a plain operation).
+  try {
+    if (block_trap_of(st.self)) [[unlikely]]
+      throw block_trap_error("this tasklet does not like to be blocked.");
+    for (std::size_t i = 0; i < m; ++i)
+      if (cs[order[i]].node.ch->closing_.load(std::memory_order_relaxed)) [[unlikely]]
+        throw select_closed(cs[order[i]].arg);
+    throw_if_switch_trapped();
+  } catch (...) {
+    unlock_all(nullptr);
+    st.lock.unlock();
+    throw;
+  }
+  // A blocked select keeps its channels alive, as a blocked plain operation does (its nodes
+  // must be unlinked from them, whoever drops the last handle meanwhile).
+  struct channel_refs {
+    select_case* cs;
+    unsigned* lock;
+    std::size_t m;
+    ~channel_refs() {
+      for (std::size_t i = 0; i < m; ++i) cs[lock[i]].node.ch->release_ref();
+    }
+  } refs{cs, lock, m};
+  for (std::size_t i = 0; i < m; ++i) {
+    select_case& c = cs[lock[i]];
+    c.node.ch->add_ref();
+    const std::uint64_t seq = c.node.ch->next_seq_++;
+    if (c.node.dir > 0)
+      static_cast<send_slot*>(c.node.slot)->seq = seq;
+    else
+      static_cast<recv_slot*>(c.node.slot)->seq = seq;
+    c.node.ch->link_node(&c.node);
+  }
+  unlock_all(nullptr);
+  try {
+    park(st, st.q, nullptr, block_reason::channel_receive, &st.lock);
+  } catch (...) {
+    // Cancelled (kill, throw, timeout, deadlock): cancel_wait unlinked every node. Or a partner
+    // on another thread completed a case just before: absorb() decides which one wins.
+    st.quiesce();
+    const int w = st.winner.load(std::memory_order_acquire);
+    if (w < 0 || !absorb || !absorb(std::current_exception())) throw;
+    return w;
+  }
+  st.quiesce();
+  return st.winner.load(std::memory_order_acquire);
 }
 
 }  // namespace detail

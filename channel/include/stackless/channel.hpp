@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <iterator>
@@ -31,6 +32,16 @@ namespace stackless {
 class channel_closed : public std::runtime_error {
  public:
   channel_closed();
+};
+// select_closed: a select had to wait and one of its cases is on a closing channel (a wait there
+// would be refused). case_index() is that case's position among select's arguments.
+class select_closed : public channel_closed {
+ public:
+  explicit select_closed(std::size_t i) noexcept : index_(i) {}
+  std::size_t case_index() const noexcept { return index_; }
+
+ private:
+  std::size_t index_;
 };
 
 // prefer: the named form of set_preference()'s int (Stackless's -1, 0, 1):
@@ -51,15 +62,49 @@ namespace detail {
 // What a blocked sender or receiver leaves on its own stack for the partner (the wait slot).
 // A blocked sender: `value` points at the value it sends (or `error` is set for send_exception).
 // A blocked receiver: the partner constructs the value into `value` storage, or sets `error`.
+// `seq` is the channel's arrival number for the wait (set under its lock by block() or by a
+// select enrolling): plain waiters and select cases share one FIFO order through it.
 struct send_slot {
   void* value = nullptr;     // T* for channel<T>; unused for channel<void>
   std::exception_ptr error;  // set for send_exception / send_throw
   bool done = false;         // a receiver took it (set by hand_off)
+  std::uint64_t seq = 0;
 };
 struct recv_slot {
   void* storage = nullptr;  // std::optional<T>* for channel<T>
   std::exception_ptr error;
   bool done = false;  // a sender handed something over
+  std::uint64_t seq = 0;
+};
+
+class channel_core;
+struct select_state;
+struct select_case;
+// select_node: one case of a blocked select, linked into its channel's select list (a tasklet
+// can wait in only one runtime wait queue, so a select waits in its own and leaves a node in
+// each channel). It lives on the select's stack; `linked` is read and written under the
+// channel's lock.
+struct select_node {
+  select_state* sel = nullptr;
+  channel_core* ch = nullptr;
+  void* slot = nullptr;  // send_slot* (dir +1) or recv_slot* (dir -1), owned by the case
+  select_node* prev = nullptr;
+  select_node* next = nullptr;
+  int dir = 0;
+  unsigned index = 0;  // the case's position among the select's channel cases
+  bool linked = false;
+  std::uint64_t seq() const noexcept {
+    return dir > 0 ? static_cast<send_slot*>(slot)->seq : static_cast<recv_slot*>(slot)->seq;
+  }
+};
+
+// waiter: the partner a channel operation found: a tasklet blocked in send/receive, or a case
+// of a blocked select (already claimed for this operation). slot() is its send_slot/recv_slot.
+struct waiter {
+  tasklet_impl* t = nullptr;
+  select_node* n = nullptr;
+  explicit operator bool() const noexcept { return t || n; }
+  void* slot() const noexcept { return n ? n->slot : wait_slot(t); }
 };
 
 // channel_core: the untyped channel. Its state is guarded by lock_, a spinlock, because a channel
@@ -101,6 +146,8 @@ class channel_core final : public wait_owner {
     closing_.store(c, std::memory_order_relaxed);
     lock_.unlock();
   }
+  // queue_head(): the first tasklet blocked in a plain send/receive (select cases are not in
+  // the tasklet queue: they count in balance() only).
   tasklet_impl* queue_head() noexcept {
     lock_.lock();
     tasklet_impl* h = waiters_.head;
@@ -109,18 +156,17 @@ class channel_core final : public wait_owner {
   }
 
   // begin(dir) runs the check point and the channel callback, then takes the lock. Returns the
-  // waiting partner of the opposite direction (still linked), or null when the caller must block.
-  tasklet_impl* begin(int dir);
+  // waiting partner of the opposite direction (still linked; a select's case is claimed for this
+  // operation), or an empty waiter when the caller must block.
+  waiter begin(int dir);
   // hand_off(partner, dir): unlinks the partner, whose slot the caller has already filled (or
   // emptied), releases the lock and applies the preference rule (or, for a partner of another
   // thread, makes it runnable there). May switch away and come back.
-  void hand_off(tasklet_impl* partner, int dir);
+  void hand_off(waiter partner, int dir);
   // block(dir, slot): blocks the caller (refusing with block_trap_error, channel_closed or
   // deadlock_error as Stackless does) until a partner completes the operation. Releases the lock.
   void block(int dir, void* slot);
   void abort_op() noexcept { lock_.unlock(); }
-
-  static void* slot_of(tasklet_impl* t) noexcept { return wait_slot(t); }
 
   std::atomic<std::size_t> refs{1};  // handles, and hand-offs to other threads in flight
   // release_last_handle(): refs reached 0. Deletes the channel, or, while tasklets are still
@@ -133,6 +179,19 @@ class channel_core final : public wait_owner {
   void release_ref() noexcept override;
 
  private:
+  friend struct select_state;
+  friend std::ptrdiff_t select_run(select_case*, std::size_t, unsigned*, bool,
+                                   bool (*)(std::exception_ptr));
+  // partner(dir): under lock_, the longest-waiting partner of the opposite direction (plain
+  // waiter or select case, by seq). A select case is claimed for the caller first; a case whose
+  // select has already been decided elsewhere (or cancelled) is dropped on the way.
+  waiter partner(int dir);
+  void link_node(select_node* n) noexcept;    // under lock_: n waits here (balance counts it)
+  void unlink_node(select_node* n) noexcept;  // under lock_: n leaves (balance restored)
+
+  select_node* sel_head_ = nullptr;  // select cases waiting here, in arrival (seq) order
+  select_node* sel_tail_ = nullptr;
+  std::uint64_t next_seq_ = 0;  // under lock_
   biased_lock lock_;
   wait_queue waiters_;
   std::atomic<int> balance_{0};            // written under lock_; read without it by balance()
@@ -141,6 +200,29 @@ class channel_core final : public wait_owner {
   std::atomic<bool> closing_{false};
   bool orphaned_ = false;  // no handle left; deleted when waiters_ empties (under lock_)
 };
+
+// ---- select (the typed front end is <stackless/select.hpp>) ----
+// select_case: one channel case as the untyped select sees it. The node's ch, slot and dir are
+// set by the typed case; move() transfers a sender's value (or its send_exception) into a
+// receiver's slot, for the case's T.
+struct select_case {
+  select_node node;
+  void (*move)(send_slot* from, recv_slot* to) noexcept = nullptr;
+  unsigned arg = 0;  // the case's position in the select's argument list
+  bool enabled = true;
+};
+// select_run(cases, n, order, block, absorb): completes exactly one enabled case and returns its
+// index in `cases`, or returns -1 (nothing ready and !block). `order` is scratch space for 2n
+// indices. With block, waits (an empty case list then waits until interrupted: a timeout). An
+// exception that interrupts the wait after a case has completed propagates unless absorb(e)
+// says that the completed case wins (the timeout signal).
+std::ptrdiff_t select_run(select_case* cases, std::size_t n, unsigned* order, bool block,
+                          bool (*absorb)(std::exception_ptr));
+// set_select_random(f): this thread's selects draw their random poll order from f instead of
+// the built-in generator (null: back to it). Returns the previous one. A test seam: the channel
+// fuzzer's model replays the same draws. Each select draws once per enabled case, in order.
+using select_random_fn = std::uint32_t (*)() noexcept;
+select_random_fn set_select_random(select_random_fn f) noexcept;
 
 }  // namespace detail
 
@@ -211,11 +293,11 @@ class channel : public channel_base {
   // receive() blocks the calling tasklet until a sender offers a value, and returns it. A value
   // sent with send_exception()/send_throw() is thrown here instead.
   T receive() {
-    detail::tasklet_impl* s = core_->begin(-1);
+    detail::waiter s = core_->begin(-1);
     if (s) {
       if constexpr (std::is_nothrow_move_constructible_v<T>) {
         // take_from() without the optional: the common case, straight into the return value.
-        auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+        auto* slot = static_cast<detail::send_slot*>(s.slot());
         if (slot->error) {
           std::exception_ptr e = slot->error;
           core_->hand_off(s, -1);
@@ -242,7 +324,7 @@ class channel : public channel_base {
   // so a close() from another thread between the iterator's first test and the receive ends the
   // loop instead of raising channel_closed (in Stackless the GIL makes the two one step).
   bool receive_unless_closing(std::optional<T>& out) {
-    detail::tasklet_impl* s = core_->begin(-1);
+    detail::waiter s = core_->begin(-1);
     if (s) {
       take_from(s, out);
       return true;
@@ -272,7 +354,7 @@ class channel : public channel_base {
   // wins (true: the interruption e is dropped) or e propagates (a kill: as for receive()).
   // receive_into(out, absorb): receive() into out (a value sent with send_exception is thrown).
   void receive_into(std::optional<T>& out, bool (*absorb)(std::exception_ptr)) {
-    detail::tasklet_impl* s = core_->begin(-1);
+    detail::waiter s = core_->begin(-1);
     if (s) {
       take_from(s, out);
       return;
@@ -368,9 +450,9 @@ class channel : public channel_base {
   // offer(v): the start of a send. A receiver waiting: v moves into its slot and the hand-off is
   // done (true). None: false, with the channel's lock still held for block().
   bool offer(T& v) {
-    detail::tasklet_impl* r = core_->begin(+1);
+    detail::waiter r = core_->begin(+1);
     if (!r) return false;
-    auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+    auto* slot = static_cast<detail::recv_slot*>(r.slot());
     try {
       static_cast<std::optional<T>*>(slot->storage)->emplace(std::move(v));
     } catch (...) {
@@ -384,9 +466,9 @@ class channel : public channel_base {
 
   void send_error(std::exception_ptr e) {
     check_error(e);
-    detail::tasklet_impl* r = core_->begin(+1);
+    detail::waiter r = core_->begin(+1);
     if (r) {
-      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      auto* slot = static_cast<detail::recv_slot*>(r.slot());
       slot->error = std::move(e);
       slot->done = true;
       core_->hand_off(r, +1);
@@ -398,8 +480,8 @@ class channel : public channel_base {
 
   // The rest of a receive that found sender s waiting (the lock held since begin): moves its
   // value into out, or raises what it sent with send_exception. Releases the lock.
-  void take_from(detail::tasklet_impl* s, std::optional<T>& out) {
-    auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+  void take_from(detail::waiter s, std::optional<T>& out) {
+    auto* slot = static_cast<detail::send_slot*>(s.slot());
     if (slot->error) {
       std::exception_ptr e = slot->error;
       core_->hand_off(s, -1);
@@ -422,9 +504,9 @@ class channel<void> : public channel_base {
   using value_type = void;
   channel() = default;
   void send() {
-    detail::tasklet_impl* r = core_->begin(+1);
+    detail::waiter r = core_->begin(+1);
     if (r) {
-      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      auto* slot = static_cast<detail::recv_slot*>(r.slot());
       slot->done = true;
       core_->hand_off(r, +1);
       return;
@@ -433,9 +515,9 @@ class channel<void> : public channel_base {
     core_->block(+1, &s);
   }
   void receive() {
-    detail::tasklet_impl* s = core_->begin(-1);
+    detail::waiter s = core_->begin(-1);
     if (s) {
-      auto* slot = static_cast<detail::send_slot*>(detail::channel_core::slot_of(s));
+      auto* slot = static_cast<detail::send_slot*>(s.slot());
       std::exception_ptr e = slot->error;
       core_->hand_off(s, -1);
       if (e) std::rethrow_exception(e);
@@ -455,9 +537,9 @@ class channel<void> : public channel_base {
  private:
   void send_error(std::exception_ptr e) {
     check_error(e);
-    detail::tasklet_impl* r = core_->begin(+1);
+    detail::waiter r = core_->begin(+1);
     if (r) {
-      auto* slot = static_cast<detail::recv_slot*>(detail::channel_core::slot_of(r));
+      auto* slot = static_cast<detail::recv_slot*>(r.slot());
       slot->error = std::move(e);
       slot->done = true;
       core_->hand_off(r, +1);

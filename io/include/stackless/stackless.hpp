@@ -10,4 +10,5 @@
 #include "stackless/runtime/scope.hpp"
 #include "stackless/runtime/tasklet.hpp"
 #include "stackless/runtime/threads.hpp"
+#include "stackless/select.hpp"
 #include "stackless/sync.hpp"

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <mutex>  // std::lock_guard, std::unique_lock and std::scoped_lock, for the users of lock
 #include <optional>
@@ -38,6 +39,7 @@
 #include "stackless/io/sleep.hpp"
 #include "stackless/runtime/park.hpp"
 #include "stackless/runtime/tasklet.hpp"
+#include "stackless/select.hpp"
 
 namespace stackless {
 
@@ -680,6 +682,46 @@ bool send_for(channel<T>& ch, T v, std::chrono::duration<Rep, Period> d) {
 template <class T, class Rep, class Period>
 void send_or_throw(channel<T>& ch, T v, std::chrono::duration<Rep, Period> d) {
   if (!send_for(ch, std::move(v), d)) throw timeout_error("channel send timed out");
+}
+
+// ---- select's timeout case ------------------------------------------------------------------
+// on_timeout(d, f) / on_deadline(t, f): the case stackless::select (<stackless/select.hpp>) takes
+// when no channel case completed by the deadline; f() then runs. A zero or negative timeout (a
+// past deadline) makes the select try its cases once, like on_default; a huge one waits without a
+// timer. A partner that completes a case just as the timer fires wins (the case is taken).
+template <class F>
+class timeout_case {
+ public:
+  static constexpr detail::select_kind kind = detail::select_kind::timeout;
+  timeout_case(detail::sync_clock::time_point deadline, F f)
+      : deadline_(deadline), f_(std::move(f)) {}
+  bool expired() const { return deadline_ != detail::no_deadline && deadline_ <= stackless::now(); }
+  bool wait(void (*op)(void*), void* ctx) { return detail::with_timeout(deadline_, op, ctx); }
+  static bool absorb(std::exception_ptr e) noexcept { return detail::is_timeout_signal(e); }
+  void complete() {
+    if constexpr (!std::is_same_v<F, detail::no_handler>) std::invoke(f_);
+  }
+
+ private:
+  detail::sync_clock::time_point deadline_;
+  F f_;
+};
+
+template <class Rep, class Period, class F>
+timeout_case<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d, F&& f) {
+  return {detail::deadline_after(d), std::forward<F>(f)};
+}
+template <class Rep, class Period>
+timeout_case<detail::no_handler> on_timeout(std::chrono::duration<Rep, Period> d) {
+  return {detail::deadline_after(d), {}};
+}
+template <class Clock, class Dur, class F>
+timeout_case<std::decay_t<F>> on_deadline(const std::chrono::time_point<Clock, Dur>& t, F&& f) {
+  return {detail::to_steady(t), std::forward<F>(f)};
+}
+template <class Clock, class Dur>
+timeout_case<detail::no_handler> on_deadline(const std::chrono::time_point<Clock, Dur>& t) {
+  return {detail::to_steady(t), {}};
 }
 
 }  // namespace stackless
