@@ -15,17 +15,10 @@ namespace detail {
 
 // report_leftovers(s, when): with STACKLESS_REPORT_LEFTOVERS set (not "0"), lists on stderr the
 // tasklets still alive besides the caller: name, state, and what a blocked one waits on.
-void report_leftovers(scheduler& s, const char* when) {
-  static const bool on = [] {
-    const char* e = std::getenv("STACKLESS_REPORT_LEFTOVERS");
-    return e && *e && std::strcmp(e, "0") != 0;
-  }();
-  if (!on) return;
-  std::size_t n = 0;
-  for (tasklet_impl* t = s.all_head; t; t = t->all_next) n += (t != s.current);
-  if (n == 0) return;
-  std::fprintf(stderr, "stackless: %zu tasklet(s) left %s:\n", n, when);
-  for (tasklet_impl* t = s.all_head; t; t = t->all_next) {
+// describe(s, indent): tasklets_report() for scheduler s.
+std::string describe(const scheduler& s, const char* indent) {
+  std::string out;
+  for (const tasklet_impl* t = s.all_head; t; t = t->all_next) {
     if (t == s.current) continue;
     const char* state = "paused";
     if (t->link == link_kind::ring) {
@@ -36,11 +29,32 @@ void report_leftovers(scheduler& s, const char* when) {
               : t->reason == block_reason::join            ? "blocked joining (scope or join())"
                                                            : "blocked";
     }
-    std::fprintf(stderr, "  tasklet %llu%s%s%s: %s", static_cast<unsigned long long>(t->id),
-                 t->name.empty() ? "" : " '", t->name.c_str(), t->name.empty() ? "" : "'", state);
-    if (t->link == link_kind::wait) std::fprintf(stderr, " %p", static_cast<void*>(t->owner));
-    std::fprintf(stderr, "%s\n", t->started ? "" : " (never started)");
+    char owner[32] = "";
+    if (t->link == link_kind::wait)
+      std::snprintf(owner, sizeof owner, " %p", static_cast<const void*>(t->owner));
+    out += indent;
+    out += "tasklet " + std::to_string(t->id);
+    if (!t->name.empty()) out += " '" + t->name + "'";
+    out += ": ";
+    out += state;
+    out += owner;
+    if (!t->started) out += " (never started)";
+    out += '\n';
   }
+  return out;
+}
+
+void report_leftovers(scheduler& s, const char* when) {
+  static const bool on = [] {
+    const char* e = std::getenv("STACKLESS_REPORT_LEFTOVERS");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  if (!on) return;
+  std::size_t n = 0;
+  for (tasklet_impl* t = s.all_head; t; t = t->all_next) n += (t != s.current);
+  if (n == 0) return;
+  std::fprintf(stderr, "stackless: %zu tasklet(s) left %s:\n%s", n, when,
+               describe(s, "  ").c_str());
 }
 
 namespace {
@@ -126,6 +140,10 @@ void kill_all() {
   if (s.trap > 0) detail::throw_trap();
   detail::report_leftovers(s, "at kill_all(); unwinding them");
   if (std::exception_ptr e = detail::unwind_all(s)) std::rethrow_exception(e);
+}
+
+std::string tasklets_report() {
+  return detail::describe(detail::sched(), "");
 }
 
 }  // namespace stackless

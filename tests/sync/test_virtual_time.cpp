@@ -145,11 +145,21 @@ STACKLESS_VIRTUAL_TIME_TEST_CASE(timeout_and_notify_at_the_same_instant) {
 // The fixture's rules, checked by calling its engine directly (so the failure is observed, not
 // suffered): a deadlocked body, a body that raises, a body that leaks a tasklet.
 BOOST_AUTO_TEST_CASE(fixture_reports_deadlock) {
-  channel<int> ch;
-  const std::string r = testing::run_virtual("stuck", [&] { ch.receive(); });
+  channel<int> ch, out;
+  tasklet helper;
+  const std::string r = testing::run_virtual("stuck", [&] {
+    helper = tasklet([&] { out.send(1); });
+    helper.set_name("helper");
+    helper();
+    ch.receive();
+  });
   BOOST_TEST(r.find("deadlock") != std::string::npos, r);
-  BOOST_TEST(r.find("stuck") != std::string::npos, r);
+  // The listing of the blocked tasklets, each with what it waits on.
+  BOOST_TEST(r.find("'stuck': blocked receiving on channel") != std::string::npos, r);
+  BOOST_TEST(r.find("'helper': blocked sending on channel") != std::string::npos, r);
   BOOST_TEST(ch.balance() == 0);  // the stuck body was killed
+  helper.kill();
+  BOOST_TEST(out.balance() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(fixture_reports_exception) {
@@ -165,9 +175,11 @@ BOOST_AUTO_TEST_CASE(fixture_reports_leak) {
   tasklet leaked;
   const std::string r = testing::run_virtual("leaks", [&] {
     leaked = tasklet([&] { ch.receive(); });
+    leaked.set_name("leaker");
     leaked();
   });
   BOOST_TEST(r.find("1 tasklet(s) leaked") != std::string::npos, r);
+  BOOST_TEST(r.find("'leaker': blocked receiving on channel") != std::string::npos, r);
   leaked.kill();
 }
 

@@ -11,10 +11,11 @@
 // sleeps and timeouts take no real time. The test (not the process) fails when
 //   - the body raises (deadlock_error included), with the exception's message;
 //   - the body can never finish: it is blocked and nothing can wake it (no runnable tasklet, no
-//     timer, no I/O): a deadlock, reported with the body's state and the number of blocked
-//     tasklets, which are then killed;
-//   - tasklets it started are still alive after it finished (leaked): they are counted in the
-//     failure (the runtime cannot enumerate them, so they are left alive).
+//     timer, no I/O): a deadlock, reported with the listing of the blocked tasklets and what
+//     each waits on (stackless::tasklets_report()), which are then killed;
+//   - the body raised deadlock_error: the same listing is added;
+//   - tasklets it started are still alive after it finished (leaked): they are listed in the
+//     failure, and left alive.
 // Header-only; include Boost.Test first.
 #pragma once
 
@@ -60,23 +61,26 @@ std::string run_virtual(const std::string& name, F&& body) {
     out << "deadlock: " << t << " is " << (t.blocked() ? "blocked" : "not runnable")
         << " and nothing can wake it; " << (alive_tasklets() - before)
         << " tasklet(s) alive in the test, all blocked (virtual time "
-        << std::chrono::duration<double>(vt.elapsed()).count() << " s)\n";
+        << std::chrono::duration<double>(vt.elapsed()).count() << " s):\n"
+        << tasklets_report();
     t.kill();
   }
   if (err) {
     try {
       std::rethrow_exception(err);
     } catch (const std::exception& e) {
-      out << "the test body raised "
-          << (dynamic_cast<const deadlock_error*>(&e) ? "deadlock_error" : "an exception") << ": "
+      const bool deadlock = dynamic_cast<const deadlock_error*>(&e) != nullptr;
+      out << "the test body raised " << (deadlock ? "deadlock_error" : "an exception") << ": "
           << e.what() << "\n";
+      if (deadlock) out << "tasklets at the end of the test:\n" << tasklets_report();
     } catch (...) {
       out << "the test body raised a non-std exception\n";
     }
   }
   run();  // let finished tasklets end
   if (alive_tasklets() > before)
-    out << (alive_tasklets() - before) << " tasklet(s) leaked past the test (still alive)\n";
+    out << (alive_tasklets() - before) << " tasklet(s) leaked past the test (still alive):\n"
+        << tasklets_report();
   return out.str();
 }
 

@@ -288,4 +288,10 @@ stack_stats get_stack_stats() noexcept;
 // Number of tasklets alive (started, not finished) on this thread, main excluded.
 std::size_t alive_tasklets() noexcept;
 
+// tasklets_report(): for diagnostics, one line per tasklet of this thread other than the
+// caller: "tasklet <id> '<name>': <state>", where a blocked one says what it waits on
+// ("blocked receiving on channel 0x..."), plus " (never started)". Empty when there is none.
+// STACKLESS_REPORT_LEFTOVERS and the virtual-time test helper print it.
+std::string tasklets_report();
+
 }  // namespace stackless
