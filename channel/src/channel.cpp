@@ -168,7 +168,7 @@ bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
   struct reset {
     ~reset() { tls_in_channel_cb = false; }
   } r;
-  tasklet cur = tasklet::from_impl(current_impl());
+  tasklet cur = detail::tasklet_access::share(current_impl());
   // Call a copy: the callback may replace or remove itself (set_channel_callback inside the
   // call), which must not destroy the closure that is running (Stackless holds a reference
   // to the hook for the call).

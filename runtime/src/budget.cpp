@@ -106,7 +106,7 @@ tasklet run(const run_budget& b) {
   } reset{s, owner};
   run();
   if (owner && s.interrupted) {
-    tasklet r(tasklet::adopt, s.interrupted);  // adopts the reference fire_interrupt took
+    tasklet r = detail::tasklet_access::adopt(s.interrupted);  // the reference fire_interrupt took
     s.interrupted = nullptr;
     return r;
   }

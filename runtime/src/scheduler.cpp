@@ -93,7 +93,7 @@ void tasklet_entry(ctx::transfer_t t) noexcept;
 [[gnu::cold, gnu::noinline]] void reap_orphan(scheduler& s, tasklet_impl* t) noexcept {
   if (t->handles.load(std::memory_order_acquire) != 1 || s.trap > 0) return;  // 1: ours only
   if (std::find(s.watchdogs.begin(), s.watchdogs.end(), t) != s.watchdogs.end()) return;
-  tasklet keep = tasklet::from_impl(t);
+  tasklet keep = detail::tasklet_access::share(t);
   try {
     keep.kill();
   } catch (...) {
@@ -181,7 +181,7 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
           ~current_t() { s.current = to; }
         } restore{s, to};
         s.current = from;
-        cb(tasklet::from_impl(from), tasklet::from_impl(to));
+        cb(detail::tasklet_access::share(from), detail::tasklet_access::share(to));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "stackless: exception in schedule callback ignored: %s\n", e.what());
       } catch (...) {
@@ -454,10 +454,10 @@ void schedule_remove() {
 }
 
 tasklet getcurrent() {
-  return tasklet::from_impl(detail::sched().current);
+  return detail::tasklet_access::share(detail::sched().current);
 }
 tasklet getmain() {
-  return tasklet::from_impl(detail::sched().main_t);
+  return detail::tasklet_access::share(detail::sched().main_t);
 }
 int getruncount() noexcept {
   return detail::tls_sched ? detail::tls_sched->runcount : 1;

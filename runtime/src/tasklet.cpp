@@ -40,7 +40,7 @@ void release(tasklet_impl* t) noexcept {
       std::find(t->sched->watchdogs.begin(), t->sched->watchdogs.end(), t) ==
           t->sched->watchdogs.end() &&
       t->sched->current != t) {
-    tasklet keep = tasklet::from_impl(t);
+    tasklet keep = detail::tasklet_access::share(t);
     try {
       keep.kill();
     } catch (...) {

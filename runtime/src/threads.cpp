@@ -350,10 +350,6 @@ struct worker_pool::state {
   std::atomic<unsigned> next{0};
 };
 
-namespace {
-void worker_main(worker_pool::state* ps, unsigned i);
-}
-
 worker_pool::worker_pool(unsigned n) : st_(std::make_unique<state>()) {
   (void)detail::sched();  // the owner counts as active from now on (see reserve_thread)
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
@@ -405,8 +401,7 @@ void worker_pool::join() {
   if (st_->first_error) std::rethrow_exception(std::exchange(st_->first_error, nullptr));
 }
 
-namespace {
-void worker_main(worker_pool::state* ps, unsigned i) {
+void worker_pool::worker_main(state* ps, unsigned i) {
   scheduler& s = detail::sched();
   {
     std::lock_guard lk(detail::g_threads_mu);
@@ -440,6 +435,5 @@ void worker_main(worker_pool::state* ps, unsigned i) {
   }
   // Leaving the thread destroys its scheduler, which kills whatever is still blocked.
 }
-}  // namespace
 
 }  // namespace stackless

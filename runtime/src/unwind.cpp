@@ -92,13 +92,13 @@ std::exception_ptr unwind_all(scheduler& s) {
     take_remote(s);
     std::vector<tasklet> victims;
     for (tasklet_impl* t = s.all_head; t; t = t->all_next)
-      if (t != self && !t->is_main) victims.push_back(tasklet::from_impl(t));
+      if (t != self && !t->is_main) victims.push_back(detail::tasklet_access::share(t));
     if (victims.empty()) break;
     std::reverse(victims.begin(), victims.end());  // all_head is the newest: creation order
     // 1. Nobody runs normal code any more: all leave the run queue and their wait queues.
     for (int pass = 0; pass < 2; ++pass) {  // twice: remote work may make some runnable again
       for (auto& v : victims) {
-        tasklet_impl* t = v.impl();
+        tasklet_impl* t = detail::tasklet_access::impl(v);
         if (!t->alive) continue;
         if (pass == 0 || t->link != link_kind::none) doom(t);
         if (t->link == link_kind::ring) ring_unlink(s, t);
@@ -106,7 +106,7 @@ std::exception_ptr unwind_all(scheduler& s) {
     }
     // 2. Each is unwound; whatever its unwinding makes runnable runs before the next one.
     for (auto& v : victims) {
-      tasklet_impl* t = v.impl();
+      tasklet_impl* t = detail::tasklet_access::impl(v);
       if (!t->alive) continue;
       if (t->link == link_kind::wait) continue;  // blocked while unwinding: the next round
       if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});  // survived a kill

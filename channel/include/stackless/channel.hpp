@@ -224,6 +224,9 @@ std::ptrdiff_t select_run(select_case* cases, std::size_t n, unsigned* order, bo
 using select_random_fn = std::uint32_t (*)() noexcept;
 select_random_fn set_select_random(select_random_fn f) noexcept;
 
+// channel_access: a channel handle's core, for select (the layers only, not user code).
+struct channel_access;
+
 }  // namespace detail
 
 // channel_base: the untyped handle (what callbacks see); channel<T> adds the typed operations.
@@ -241,7 +244,7 @@ class channel_base {
   void close() noexcept { core_->close(); }
   void open() noexcept { core_->open(); }
   // queue(): the first blocked tasklet (walk on with tasklet::next()), or a null tasklet.
-  tasklet queue() const { return tasklet::from_impl(core_->queue_head()); }
+  tasklet queue() const { return detail::tasklet_access::share(core_->queue_head()); }
 
   friend bool operator==(const channel_base& a, const channel_base& b) noexcept {
     return a.core_ == b.core_;
@@ -257,9 +260,8 @@ class channel_base {
   }
   ~channel_base() { drop(core_); }
 
-  detail::channel_core* core() const noexcept { return core_; }
-
  protected:
+  friend struct detail::channel_access;
   channel_base();
   explicit channel_base(detail::channel_core* c) noexcept;  // shares c (one more handle)
   static void drop(detail::channel_core* c) noexcept;
@@ -272,6 +274,12 @@ class channel_base {
   }
   detail::channel_core* core_;
 };
+
+namespace detail {
+struct channel_access {
+  static channel_core* core(const channel_base& c) noexcept { return c.core_; }
+};
+}  // namespace detail
 
 template <class T>
 class channel : public channel_base {

@@ -74,7 +74,7 @@ class receive_case {
 
   void bind(detail::select_case& c, unsigned arg) noexcept {
     slot_ = detail::recv_slot{&out_, nullptr, false, 0};
-    c.node.ch = ch_->core();
+    c.node.ch = detail::channel_access::core(*ch_);
     c.node.slot = &slot_;
     c.node.dir = -1;
     c.move = &detail::select_move<T>;
@@ -127,7 +127,7 @@ class send_case {
 
   void bind(detail::select_case& c, unsigned arg) noexcept {
     slot_ = detail::send_slot{&v_, nullptr, false, 0};
-    c.node.ch = ch_->core();
+    c.node.ch = detail::channel_access::core(*ch_);
     c.node.slot = &slot_;
     c.node.dir = +1;
     c.move = &detail::select_move<T>;

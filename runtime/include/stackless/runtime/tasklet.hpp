@@ -25,6 +25,7 @@ namespace stackless {
 
 namespace detail {
 struct tasklet_impl;
+struct tasklet_access;
 void retain(tasklet_impl*) noexcept;
 void release(tasklet_impl*) noexcept;
 tasklet_impl* new_tasklet();
@@ -169,7 +170,10 @@ class tasklet {
   explicit operator bool() const noexcept { return impl_ != nullptr; }
   friend bool operator==(const tasklet& a, const tasklet& b) noexcept { return a.impl_ == b.impl_; }
 
-  // Internal: adopt (take ownership of one reference) or share a control block.
+ private:
+  // The control block is the library's business: the layers reach it through
+  // detail::tasklet_access (below), user code cannot (tests/compile_fail/internals_private.cpp).
+  friend struct detail::tasklet_access;
   struct adopt_t {};
   static constexpr adopt_t adopt{};
   tasklet(adopt_t, detail::tasklet_impl* p) noexcept : impl_(p) {}
@@ -177,12 +181,19 @@ class tasklet {
     if (p) detail::retain(p);
     return tasklet(adopt, p);
   }
-  detail::tasklet_impl* impl() const noexcept { return impl_; }
-
- private:
   detail::tasklet_impl* checked() const;
   detail::tasklet_impl* impl_ = nullptr;
 };
+
+namespace detail {
+// tasklet_access: a handle from a control block (adopt: takes over one reference; share: adds
+// one) and back. For the library's layers only.
+struct tasklet_access {
+  static tasklet adopt(tasklet_impl* p) noexcept { return tasklet(tasklet::adopt, p); }
+  static tasklet share(tasklet_impl* p) noexcept { return tasklet::from_impl(p); }
+  static tasklet_impl* impl(const tasklet& t) noexcept { return t.impl_; }
+};
+}  // namespace detail
 
 // Prints "<tasklet 7 'name'>" (or "<tasklet null>"), for diagnostics and test failures.
 std::ostream& operator<<(std::ostream& os, const tasklet& t);

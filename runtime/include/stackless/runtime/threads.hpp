@@ -108,9 +108,9 @@ class worker_pool {
   }
   void join();
 
-  struct state;  // internal
-
  private:
+  struct state;
+  static void worker_main(state* ps, unsigned i);
   unsigned next_worker() noexcept;
   void post(unsigned worker, detail::unique_function fn);
   std::unique_ptr<state> st_;
