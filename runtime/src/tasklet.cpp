@@ -160,15 +160,22 @@ tasklet& tasklet::remove() {
   return *this;
 }
 
+namespace {
+// check_switchable(s, t): Stackless's refusals for run() and switch_to() of t (not current).
+void check_switchable(const scheduler& s, const tasklet_impl* t) {
+  if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
+  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
+  if (s.trap > 0) detail::throw_trap();
+}
+}  // namespace
+
 void tasklet::run() {
   tasklet_impl* t = checked();
   detail::check_thread(t);
   scheduler& s = *t->sched;
   tasklet_impl* self = s.current;
   if (t == self) return;
-  if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
-  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
-  if (s.trap > 0) detail::throw_trap();
+  check_switchable(s, t);
   if (t->link == link_kind::none) detail::ring_append(s, t);  // just before the caller
   detail::switch_current(s, t);  // in place: everything between t and the caller runs first
   detail::take_bomb(self);
@@ -180,9 +187,7 @@ void tasklet::switch_to() {
   scheduler& s = *t->sched;
   tasklet_impl* self = s.current;
   if (t == self) return;
-  if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
-  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
-  if (s.trap > 0) detail::throw_trap();
+  check_switchable(s, t);
   if (t->link == link_kind::none) detail::ring_insert_before(s, self->next, t);
   detail::ring_unlink(s, self);  // the caller is paused
   detail::switch_current(s, t);
