@@ -208,9 +208,15 @@ double hackysack_pool(unsigned workers, int n_players, int sacks, int kicks) {
               [ch = g->players[static_cast<std::size_t>(to)], s]() mutable { ch.send(s); })();
         }
       });
+    // Results are collected beside the sends: a sack may end before the last one is sent (a
+    // player blocked sending `done` to a main busy sending would never take its next sack).
+    stackless::tasklet collector([g, sacks] {
+      for (int s = 0; s < sacks; ++s) g->done.receive();
+    });
+    collector();
     for (int s = 0; s < sacks; ++s)
       g->players[static_cast<std::size_t>(s % n_players)].send(sack{kicks});
-    for (int s = 0; s < sacks; ++s) g->done.receive();
+    collector.join();
     for (auto& ch : g->players) ch.send(sack{-1});
     pool.join();
   }

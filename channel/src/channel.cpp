@@ -129,6 +129,100 @@ struct select_state final : wait_owner {
   }
 };
 
+// ---- a send across threads waits for the receive to return ----------------------------------
+// Within one thread the hand-off is the delivery (Stackless). Across threads the receiver only
+// becomes runnable in its own thread, which may end (or kill it) before it runs: the value would
+// be destroyed while the send had returned. So a sender that hands a value to a receiver of
+// another thread parks on a send_ack (on its own stack) whose address it leaves in the
+// receiver's recv_slot; the receiver, when its receive returns (or dies with the value), takes
+// the address with an atomic exchange and wakes the sender with the outcome (ack_receive).
+// The sender detaches itself when it is killed meanwhile (cancel_wait): it takes the address back
+// with a compare-exchange; whoever wins the exchange owns the send_ack's fate. Lock order: the
+// channel's lock, then send_ack::lock (the sender holds it until it is parked).
+struct send_ack final : wait_owner {
+  biased_lock lock{biased_lock::unbiased};  // always taken by two threads
+  wait_queue q;
+  recv_slot* peer = nullptr;  // the receiver's slot: alive while we are queued here
+  std::atomic<int> refs{0};   // unpark_remote's reference, until our thread took us in
+  bool answered = false;      // under lock: the receiver answered (taken says how)
+  bool taken = false;
+
+  bool cancel_wait(tasklet_impl* t) noexcept override {
+    for (;;) {
+      lock.lock();
+      if (!is_queued(t)) {  // the receiver answered: we are on our way back
+        lock.unlock();
+        return false;
+      }
+      // Queued, so the receiver has not answered and its slot is alive. If it has not taken
+      // our address yet, we take it back: it will never touch us.
+      send_ack* self = this;
+      if (std::atomic_ref<send_ack*>(peer->ack).compare_exchange_strong(
+              self, nullptr, std::memory_order_acq_rel)) {
+        q.erase(t);
+        lock.unlock();
+        return true;
+      }
+      lock.unlock();  // it is answering (waiting for this lock): let it
+      biased_lock::pause();
+    }
+  }
+  void add_ref() noexcept override { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release_ref() noexcept override { refs.fetch_sub(1, std::memory_order_release); }
+  // quiesce(): the receiver released `lock` and the runtime dropped its reference (see
+  // select_state::quiesce).
+  void quiesce() noexcept {
+    lock.lock();
+    lock.unlock();
+    while (refs.load(std::memory_order_acquire) != 0) biased_lock::pause();
+  }
+};
+
+namespace {
+// ack_receive(r, taken): the receive that owns slot r returned (taken) or dies with what it was
+// handed (!taken): wakes a sender of another thread waiting on that (if any, and not detached).
+void ack_receive(recv_slot* r, bool taken) noexcept {
+  if (!std::atomic_ref<send_ack*>(r->ack).load(std::memory_order_acquire)) return;
+  send_ack* a = std::atomic_ref<send_ack*>(r->ack).exchange(nullptr, std::memory_order_acq_rel);
+  if (!a) return;  // the sender detached (killed while it waited)
+  a->lock.lock();
+  a->answered = true;
+  a->taken = taken;
+  unpark_remote(a->q.pop_front());  // before unlocking: see send_ack::cancel_wait
+  a->lock.unlock();                 // the last touch: the sender's quiesce() waits for it
+}
+
+// await_receive(partner slot r, lock of the channel held): the send that filled r waits until the
+// receiver (of another thread, about to be woken by the caller) answers. The caller wakes the
+// partner and releases the channel's lock inside `wake`.
+template <class Wake>
+void await_receive(recv_slot* r, absorb_fn absorb, Wake&& wake) {
+  send_ack a;
+  a.peer = r;
+  r->ack = &a;    // published to the receiver by the wake-up (its remote queue's lock)
+  a.lock.lock();  // held until we are parked: the receiver's answer waits for that
+  wake();
+  try {
+    park(a, a.q, nullptr, block_reason::channel_send, &a.lock);
+  } catch (...) {
+    a.quiesce();
+    // Interrupted (kill, throw, timeout). Detached: the value's fate is open; a timeout is
+    // absorbed (the value was handed over before it expired). Answered: the answer decides.
+    if (!absorb || !absorb(std::current_exception())) throw;
+    if (a.answered && !a.taken) [[unlikely]]
+      throw undelivered_error(
+          "channel send: the receiving tasklet (on another thread) was killed before it took "
+          "the value (its thread ended?); the value was destroyed");
+    return;
+  }
+  a.quiesce();
+  if (!a.taken) [[unlikely]]
+    throw undelivered_error(
+        "channel send: the receiving tasklet (on another thread) was killed before it took the "
+        "value (its thread ended?); the value was destroyed");
+}
+}  // namespace
+
 channel_core::~channel_core() {
   assert(waiters_.empty());
 }
@@ -251,13 +345,20 @@ void channel_core::unlink_node(select_node* n) noexcept {
   balance_.store(balance_.load(std::memory_order_relaxed) - n->dir, std::memory_order_relaxed);
 }
 
-void channel_core::hand_off(waiter p, int dir) {
+void channel_core::hand_off(waiter p, int dir, absorb_fn absorb) {
   const bool all = schedule_all_.load(std::memory_order_relaxed);
   const int pref = preference_.load(std::memory_order_relaxed);
   if (p.n) {
     // A select's case (claimed in partner()): it leaves this channel, then its select is woken.
     if (dir < 0) static_cast<send_slot*>(p.n->slot)->done = true;
     unlink_node(p.n);
+    if (dir > 0 && !same_thread(p.n->sel->self)) [[unlikely]] {
+      await_receive(static_cast<recv_slot*>(p.n->slot), absorb, [&] {
+        lock_.unlock();
+        p.n->sel->wake(p.n, all, pref == -dir);
+      });
+      return;
+    }
     lock_.unlock();
     p.n->sel->wake(p.n, all, pref == -dir);
     return;
@@ -269,9 +370,16 @@ void channel_core::hand_off(waiter p, int dir) {
   waiters_.pop_front();
   balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
   if (!same_thread(partner)) [[unlikely]] {
-    // Across threads the partner is made runnable in its own thread and we continue. It is
-    // handed over before the lock is released, so its own thread's cancel_wait() either finds
-    // it queued or finds its wake-up already in the remote queue.
+    // Across threads the partner is made runnable in its own thread. It is handed over before
+    // the lock is released, so its own thread's cancel_wait() either finds it queued or finds
+    // its wake-up already in the remote queue. A sender then waits for the receive to return.
+    if (dir > 0) {
+      await_receive(static_cast<recv_slot*>(wait_slot(partner)), absorb, [&] {
+        unpark_remote(partner);
+        lock_.unlock();
+      });
+      return;
+    }
     unpark_remote(partner);
     lock_.unlock();
     return;
@@ -286,7 +394,7 @@ void channel_core::hand_off(waiter p, int dir) {
   }
 }
 
-void channel_core::block(int dir, void* slot) {
+void channel_core::block(int dir, void* slot, absorb_fn absorb) {
   tasklet_impl* self = current_impl();
   try {
     if (block_trap_of(self)) [[unlikely]]
@@ -304,8 +412,19 @@ void channel_core::block(int dir, void* slot) {
   else
     static_cast<recv_slot*>(slot)->seq = seq;
   balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
-  park(*this, waiters_, slot, dir > 0 ? block_reason::channel_send : block_reason::channel_receive,
-       &lock_);
+  try {
+    park(*this, waiters_, slot,
+         dir > 0 ? block_reason::channel_send : block_reason::channel_receive, &lock_);
+  } catch (...) {
+    // A partner of another thread may have completed the operation just before the exception.
+    const bool done =
+        dir > 0 ? static_cast<send_slot*>(slot)->done : static_cast<recv_slot*>(slot)->done;
+    const bool keep = done && absorb && absorb(std::current_exception());
+    if (dir < 0) ack_receive(static_cast<recv_slot*>(slot), keep);
+    if (!keep) throw;
+    return;
+  }
+  if (dir < 0) ack_receive(static_cast<recv_slot*>(slot), true);
 }
 
 namespace {
@@ -324,7 +443,7 @@ std::uint32_t select_random() noexcept {
 }
 
 // Completes case c with partner p (c's channel locked; released by hand_off).
-void select_complete(select_case& c, waiter p) {
+void select_complete(select_case& c, waiter p, absorb_fn absorb) {
   channel_core* ch = c.node.ch;
   send_slot* from;
   recv_slot* to;
@@ -338,7 +457,7 @@ void select_complete(select_case& c, waiter p) {
   c.move(from, to);
   to->done = true;
   if (c.node.dir > 0) from->done = true;
-  ch->hand_off(p, c.node.dir);
+  ch->hand_off(p, c.node.dir, absorb);
 }
 }  // namespace
 
@@ -400,7 +519,7 @@ std::ptrdiff_t select_run(select_case* cs, std::size_t n, unsigned* order, bool 
       if (waiter p = c.node.ch->partner(c.node.dir)) {
         unlock_all(c.node.ch);
         if (block) st.lock.unlock();
-        select_complete(c, p);
+        select_complete(c, p, absorb);
         return order[i];
       }
     }
@@ -454,11 +573,15 @@ std::ptrdiff_t select_run(select_case* cs, std::size_t n, unsigned* order, bool 
     // on another thread completed a case just before: absorb() decides which one wins.
     st.quiesce();
     const int w = st.winner.load(std::memory_order_acquire);
-    if (w < 0 || !absorb || !absorb(std::current_exception())) throw;
+    const bool keep = w >= 0 && absorb && absorb(std::current_exception());
+    if (w >= 0 && cs[w].node.dir < 0) ack_receive(static_cast<recv_slot*>(cs[w].node.slot), keep);
+    if (!keep) throw;
     return w;
   }
   st.quiesce();
-  return st.winner.load(std::memory_order_acquire);
+  const int w = st.winner.load(std::memory_order_acquire);
+  if (cs[w].node.dir < 0) ack_receive(static_cast<recv_slot*>(cs[w].node.slot), true);
+  return w;
 }
 
 }  // namespace detail

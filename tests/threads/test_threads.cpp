@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -93,7 +94,8 @@ BOOST_AUTO_TEST_CASE(main_receive_waits_for_other_thread) {
 }
 
 // Preference does not apply across threads: a send to a receiver of another thread never
-// switches; the caller continues, and the receiver runs in its own thread.
+// switches to it; the receiver runs in its own thread, and the caller continues (once that
+// receive has returned).
 BOOST_AUTO_TEST_CASE(cross_thread_send_caller_continues) {
   channel<int> ch;
   ch.set_preference(-1);
@@ -187,25 +189,28 @@ BOOST_AUTO_TEST_CASE(kill_blocked_tasklet_of_other_thread) {
   victim = tasklet();
 }
 
-// A sender on another thread completes a blocked receiver and then drops the channel's last
-// handle; the receiver's thread kills it before taking the hand-off in. The kill must find the
-// channel still there (the hand-off holds a reference until the receiver's thread has taken it
-// in): the receiver is no longer in the channel's queue, whose waiters keep it alive otherwise.
-// (Under ASan this was a heap-use-after-free in cancel_wait.)
+// A receiver on another thread completes a blocked sender and then drops the channel's last
+// handle; the sender's thread kills it before taking the hand-off in. The kill must find the
+// channel still there (the hand-off holds a reference until the sender's thread has taken it
+// in): the sender is no longer in the channel's queue, whose waiters keep it alive otherwise.
+// (Under ASan this was a heap-use-after-free in cancel_wait.) The sender blocks here: a send
+// to a receiver of another thread waits until that receive has returned (see below).
 BOOST_AUTO_TEST_CASE(kill_after_other_thread_completed_and_dropped_channel) {
   auto* ch = new channel<int>;  // NOLINT: the other thread deletes the last handle
   sentinel::live = 0;
   tasklet victim([ch] {
     sentinel s;
-    ch->receive();  // no handle of its own: only its wait keeps the channel alive
+    ch->send(7);  // no handle of its own: only its wait keeps the channel alive
   });
   victim();
   schedule();  // victim blocks
   BOOST_TEST(victim.blocked());
-  stackless::thread([ch] {
-    ch->send(7);  // victim is made runnable in the main thread, which is not at a switch point
-    delete ch;    // NOLINT: the last handle
+  int got = 0;
+  stackless::thread([ch, &got] {
+    got = ch->receive();  // victim is made runnable in the main thread, not at a switch point
+    delete ch;            // NOLINT: the last handle
   }).join();
+  BOOST_TEST(got == 7);
   victim.kill();  // victim's wait is cleared through its hand-off, not through the channel
   BOOST_TEST(!victim.alive());
   BOOST_TEST(sentinel::live == 0);
@@ -569,6 +574,151 @@ BOOST_AUTO_TEST_CASE(handle_outlives_its_thread) {
                         });
   BOOST_CHECK_NO_THROW(kept.kill());
   BOOST_CHECK_THROW(kept.throw_exception(nullptr), std::invalid_argument);
+}
+
+// Issue 13 item 3: a send racing with the receiving thread's end. The receiver of the other
+// thread was handed the value, then its thread ended (unwinding it) before it ran: the send used to
+// return normally while nothing received the value (106-149 of 200 tries). A send across threads
+// now returns only once the receive has returned, and raises otherwise (undelivered_error when
+// the receiver died with the value; deadlock_error when it had already left the channel).
+BOOST_AUTO_TEST_CASE(send_racing_receiver_thread_exit_delivers_or_raises) {
+  int delivered = 0, raised = 0;
+  for (int run = 0; run < 200; ++run) {
+    channel<int> ch;
+    std::atomic<bool> received{false}, blocked{false};
+    std::atomic<int> got{0};
+    stackless::thread thread([&, run] {
+      tasklet([&] {
+        got = ch.receive();
+        received = true;
+      })();
+      schedule();  // the receiver blocks
+      blocked = true;
+      // Race the sender: give the value a varying chance to arrive before the end.
+      for (int i = 0; i < run % 20; ++i) {
+        if (i % 4 == 0) schedule();
+        std::this_thread::yield();
+      }
+    });  // the thread's end unwinds a receiver still blocked, or handed the value
+    while (!blocked) std::this_thread::yield();
+    bool sent = false;
+    std::string why;
+    try {
+      ch.send(run + 1);
+      sent = true;
+    } catch (const undelivered_error& e) {
+      why = e.what();
+    } catch (const deadlock_error& e) {
+      why = e.what();
+    }
+    thread.join();
+    BOOST_TEST_REQUIRE(sent == received.load(), "run " << run << ": " << why);
+    if (sent) {
+      BOOST_TEST_REQUIRE(got.load() == run + 1);
+      ++delivered;
+    } else {
+      ++raised;
+    }
+  }
+  BOOST_TEST_MESSAGE("delivered " << delivered << ", raised " << raised);
+}
+
+// The receiver of another thread is killed after it was handed the value and before it ran: the
+// sender gets undelivered_error (within one thread the hand-off is the delivery, as in Stackless).
+BOOST_AUTO_TEST_CASE(send_to_receiver_killed_before_it_ran_raises) {
+  channel<std::unique_ptr<sentinel>> ch;
+  std::atomic<bool> ready{false};
+  stackless::thread thread([&] {
+    tasklet r([&] { (void)ch.receive(); });
+    r();
+    schedule();  // r blocks in receive
+    ready = true;
+    while (ch.balance() != 0) std::this_thread::yield();  // the sender took r
+    r.kill();                                             // r dies with the value in its hands
+  });
+  while (!ready) std::this_thread::yield();
+  BOOST_CHECK_EXCEPTION(
+      ch.send(std::make_unique<sentinel>()), undelivered_error, [](const undelivered_error& e) {
+        return std::string(e.what()).find("was killed before it took the value") !=
+               std::string::npos;
+      });
+  thread.join();
+  BOOST_TEST(sentinel::live == 0);  // destroyed with the receiver
+}
+
+// The sender is killed while it waits for the receive of another thread to return: it detaches
+// (the receiver never touches its stack again) and the receiver still gets the value.
+BOOST_AUTO_TEST_CASE(sender_killed_while_waiting_for_receiver_of_other_thread) {
+  channel<int> ch;
+  std::atomic<bool> blocked{false}, go{false};
+  std::atomic<int> got{0};
+  stackless::thread thread([&] {
+    tasklet([&] { got = ch.receive(); })();
+    schedule();  // the receiver blocks
+    blocked = true;
+    while (!go) std::this_thread::yield();  // handed the value, not run yet
+    schedule();                             // now it runs and answers nobody
+  });
+  while (!blocked) std::this_thread::yield();
+  bool killed = false;
+  tasklet s([&] {
+    try {
+      ch.send(5);
+    } catch (const tasklet_exit&) {
+      killed = true;
+      throw;
+    }
+  });
+  s();
+  schedule();  // s hands 5 over and waits for the answer
+  BOOST_TEST(s.blocked());
+  s.kill();
+  BOOST_TEST(killed);
+  BOOST_TEST(!s.alive());
+  go = true;
+  thread.join();
+  BOOST_TEST(got == 5);
+}
+
+// Hackysack over a worker_pool (bench/threads_bench.cpp's shape, small): the main thread hands
+// sacks to players on the workers and waits for each receive to return; kicks cross threads both
+// ways and players hand results back to main. Every send across threads waits for its receiver
+// to run: nothing is lost, nothing deadlocks.
+BOOST_AUTO_TEST_CASE(hackysack_across_threads_with_send_confirmation) {
+  for (unsigned workers : {1u, 2u}) {
+    constexpr int n_players = 50, sacks = 16, kicks = 100;
+    std::vector<channel<int>> players(n_players);
+    channel<int> done;
+    {
+      worker_pool pool(workers);
+      for (int p = 0; p < n_players; ++p)
+        pool.spawn_on(static_cast<unsigned>(p) % workers, [&players, done, p]() mutable {
+          unsigned rng = 2654435761u * static_cast<unsigned>(p + 1);
+          for (;;) {
+            int left = players[static_cast<std::size_t>(p)].receive();
+            if (left < 0) return;
+            if (left == 0) {
+              done.send(1);
+              continue;
+            }
+            rng = rng * 1664525u + 1013904223u;
+            const auto to = static_cast<std::size_t>((rng >> 8) % n_players);
+            tasklet([ch = players[to], left]() mutable { ch.send(left - 1); })();
+          }
+        });
+      // Results are collected beside the sends: a sack may end before the last one is sent.
+      int finished = 0;
+      tasklet collector([&] {
+        for (int s = 0; s < sacks; ++s) finished += done.receive();
+      });
+      collector();
+      for (int s = 0; s < sacks; ++s) players[static_cast<std::size_t>(s)].send(kicks);
+      collector.join();
+      BOOST_TEST(finished == sacks);
+      for (auto& c : players) c.send(-1);
+      pool.join();
+    }
+  }
 }
 
 // preference and schedule_all are read without the channel's lock while another thread sets

@@ -35,6 +35,14 @@ class channel_closed : public std::runtime_error {
 };
 // select_closed: a select had to wait and one of its cases is on a closing channel (a wait there
 // would be refused). case_index() is that case's position among select's arguments.
+// undelivered_error: a send to a receiver of another thread that died (killed, or its thread ended)
+// after the value was handed to it and before its receive returned. The value was destroyed with
+// the receiver. (Within one thread the hand-off is the delivery, as in Stackless.)
+class undelivered_error : public error {
+ public:
+  using error::error;
+};
+
 class select_closed : public channel_closed {
  public:
   explicit select_closed(std::size_t i) noexcept : index_(i) {}
@@ -70,11 +78,19 @@ struct send_slot {
   bool done = false;         // a receiver took it (set by hand_off)
   std::uint64_t seq = 0;
 };
+struct send_ack;
+// absorb(e): asked when an exception e interrupts an operation that another thread's partner had
+// already completed: true keeps the completed operation and drops e (the timeout signal of
+// <stackless/sync.hpp>), false lets e propagate.
+using absorb_fn = bool (*)(std::exception_ptr);
 struct recv_slot {
   void* storage = nullptr;  // std::optional<T>* for channel<T>
   std::exception_ptr error;
   bool done = false;  // a sender handed something over
   std::uint64_t seq = 0;
+  // A sender of another thread that waits until this receive returns (or dies): see send_ack in
+  // channel.cpp. Set by that sender before it wakes us; exchanged atomically (std::atomic_ref).
+  send_ack* ack = nullptr;
 };
 
 class channel_core;
@@ -159,13 +175,16 @@ class channel_core final : public wait_owner {
   // waiting partner of the opposite direction (still linked; a select's case is claimed for this
   // operation), or an empty waiter when the caller must block.
   waiter begin(int dir);
-  // hand_off(partner, dir): unlinks the partner, whose slot the caller has already filled (or
-  // emptied), releases the lock and applies the preference rule (or, for a partner of another
-  // thread, makes it runnable there). May switch away and come back.
-  void hand_off(waiter partner, int dir);
-  // block(dir, slot): blocks the caller (refusing with block_trap_error, channel_closed or
-  // deadlock_error as Stackless does) until a partner completes the operation. Releases the lock.
-  void block(int dir, void* slot);
+  // hand_off(partner, dir, absorb): unlinks the partner, whose slot the caller has already filled
+  // (or emptied), releases the lock and applies the preference rule. A receiving partner of
+  // another thread is made runnable there and the sender waits until that receive has returned
+  // (undelivered_error if the receiver dies first; absorb as for block()). May switch away.
+  void hand_off(waiter partner, int dir, absorb_fn absorb = nullptr);
+  // block(dir, slot, absorb): blocks the caller (refusing with block_trap_error, channel_closed
+  // or deadlock_error as Stackless does) until a partner completes the operation. Releases the
+  // lock. An exception that interrupts the wait propagates, unless a partner of another thread
+  // completed the operation just before and absorb(e) says that the completed operation wins.
+  void block(int dir, void* slot, absorb_fn absorb = nullptr);
   void abort_op() noexcept { lock_.unlock(); }
 
   std::atomic<std::size_t> refs{1};  // handles, and hand-offs to other threads in flight
@@ -290,8 +309,9 @@ class channel : public channel_base {
   channel() = default;
 
   // send(v) blocks the calling tasklet until a receiver takes v (or hands off at once when one
-  // is waiting). Throws channel_closed, block_trap_error, deadlock_error, or the exception a
-  // kill/throw delivers while it waits (then v was not delivered).
+  // is waiting; a receiver of another thread must have returned from its receive). Throws
+  // channel_closed, block_trap_error, deadlock_error, undelivered_error (a receiver of another
+  // thread died with v), or the exception a kill/throw delivers while it waits.
   void send(T v) {
     if (offer(v)) return;
     detail::send_slot s{&v, nullptr, false};
@@ -361,29 +381,21 @@ class channel : public channel_base {
   // interruption reaches the tasklet; absorb(e) is then asked whether the completed operation
   // wins (true: the interruption e is dropped) or e propagates (a kill: as for receive()).
   // receive_into(out, absorb): receive() into out (a value sent with send_exception is thrown).
-  void receive_into(std::optional<T>& out, bool (*absorb)(std::exception_ptr)) {
+  void receive_into(std::optional<T>& out, detail::absorb_fn absorb) {
     detail::waiter s = core_->begin(-1);
     if (s) {
       take_from(s, out);
       return;
     }
     detail::recv_slot r{&out, nullptr, false};
-    try {
-      core_->block(-1, &r);
-    } catch (...) {
-      if (!r.done || !absorb(std::current_exception())) throw;
-    }
+    core_->block(-1, &r, absorb);
     if (r.error) std::rethrow_exception(r.error);
   }
   // send_into(v, absorb): send(v), same rule.
-  void send_into(T& v, bool (*absorb)(std::exception_ptr)) {
-    if (offer(v)) return;
+  void send_into(T& v, detail::absorb_fn absorb) {
+    if (offer(v, absorb)) return;
     detail::send_slot s{&v, nullptr, false};
-    try {
-      core_->block(+1, &s);
-    } catch (...) {
-      if (!s.done || !absorb(std::current_exception())) throw;
-    }
+    core_->block(+1, &s, absorb);
   }
 
   // send_sequence(range): sends every element in order; returns how many were sent. An owning
@@ -457,7 +469,7 @@ class channel : public channel_base {
  private:
   // offer(v): the start of a send. A receiver waiting: v moves into its slot and the hand-off is
   // done (true). None: false, with the channel's lock still held for block().
-  bool offer(T& v) {
+  bool offer(T& v, detail::absorb_fn absorb = nullptr) {
     detail::waiter r = core_->begin(+1);
     if (!r) return false;
     auto* slot = static_cast<detail::recv_slot*>(r.slot());
@@ -468,7 +480,7 @@ class channel : public channel_base {
       throw;
     }
     slot->done = true;
-    core_->hand_off(r, +1);
+    core_->hand_off(r, +1, absorb);
     return true;
   }
 

@@ -51,6 +51,15 @@ void revoke_bias(thread_rec* home, const void* lock, std::atomic<bool>& shared) 
 // exchange uncontended). Critical sections are a few dozen instructions and never switch.
 class biased_lock {
  public:
+  struct unbiased_t {
+    explicit unbiased_t() = default;
+  };
+  static constexpr unbiased_t unbiased{};
+  biased_lock() = default;
+  // biased_lock(unbiased): a plain spinlock from the start, for an owner made for one exchange
+  // between two threads (revoking a bias costs a process-wide barrier each time).
+  explicit biased_lock(unbiased_t) noexcept : shared_(true) {}
+
   void lock() noexcept {
     if (bias_available()) [[likely]] {
       thread_rec* me = this_thread_rec();
