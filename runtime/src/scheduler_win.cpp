@@ -2,6 +2,8 @@
 // builds own it with a thread_local (scheduler.cpp).
 #include "win32.hpp"
 
+#include <cxxabi.h>
+
 #include <cstdlib>
 
 #include "scheduler_internal.hpp"
@@ -22,10 +24,25 @@ void destroy_thread_scheduler(void* p) {
   tls_sched = nullptr;
 }
 
+// libstdc++ runs a thread's thread_local destructors from a pthread key of its own too, made by
+// the process's first __cxa_thread_atexit (the first thread_local with a destructor), which
+// always comes after emutls' key (that thread_local had to be reached through emutls first).
+// emutls' key destructor frees every thread_local's storage, so those destructors ran on freed
+// memory: a thread_local tasklet handle read a stale pointer and freed its tasklet twice (heap
+// corruption, a crash or a hang under Wine: test_thread_exit_kills_all_kinds). Registering a
+// no-op for the initialising thread right after our key makes libstdc++'s key next, before
+// emutls': a thread's exit then destroys its scheduler, then its thread_locals (their storage
+// intact, as on Linux), then frees their storage. (libstdc++ also registers its atexit handler
+// for the thread that calls exit() then: that thread's thread_local destructors run after its
+// scheduler's teardown and after the destructors of statics made later.)
+void nothing(void*) noexcept {}
+
 pthread_key_t scheduler_key() {
   static const pthread_key_t key = [] {
     pthread_key_t k{};
     if (::pthread_key_create(&k, destroy_thread_scheduler) != 0) std::abort();
+    static char anchor;
+    if (abi::__cxa_thread_atexit(nothing, &anchor, nullptr) != 0) std::abort();
     return k;
   }();
   return key;
