@@ -551,8 +551,8 @@ void reap() noexcept {
 
 #ifdef _WIN32
 // MinGW: the reaper is a pthread key created during static initialisation, not a thread_local,
-// for the reason given at scheduler_key() in runtime/src/scheduler_win.cpp (thread_local
-// destructors run after emutls has reset every thread_local).
+// as the scheduler's is (scheduler_key() in runtime/src/scheduler_win.cpp): a key made before
+// emutls' runs with the thread's thread_locals intact.
 void reap_key(void* p) noexcept {
   tls_poller = static_cast<poller*>(p);
   reap();

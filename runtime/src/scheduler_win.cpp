@@ -2,6 +2,8 @@
 // builds own it with a thread_local (scheduler.cpp).
 #include "win32.hpp"
 
+#include <cxxabi.h>
+
 #include <cstdlib>
 
 #include "scheduler_internal.hpp"
@@ -9,23 +11,36 @@
 namespace stackless::detail {
 namespace {
 
-// MinGW: thread_local variables live in emutls blocks, which winpthreads frees at thread exit
-// from a pthread key destructor; keys are destroyed in creation order, and emutls' key, made on
-// the process's first thread_local access, comes before the one libstdc++ runs thread_local
-// destructors from. Those destructors therefore see every thread_local reset (a scheduler torn
-// down there would find tls_sched null). The scheduler is owned by a pthread key of its own,
-// created during static initialisation, before emutls' key: its destructor runs first, with the
-// thread's thread_locals intact, as on Linux.
+// MinGW: thread_local variables live in emutls blocks, which libgcc frees at thread exit from a
+// pthread key destructor made on the process's first thread_local access; winpthreads runs key
+// destructors in creation order. The scheduler is owned by a pthread key of its own, created
+// during static initialisation, before emutls' key: its destructor runs first, with the thread's
+// thread_locals intact, as on Linux (were emutls first, it would find tls_sched reset).
 void destroy_thread_scheduler(void* p) {
   tls_sched = static_cast<scheduler*>(p);  // the same value unless emutls was torn down first
   delete tls_sched;                        // NOLINT: owned through the key
   tls_sched = nullptr;
 }
 
+// libstdc++ runs a thread's thread_local destructors from a pthread key too, made by the
+// process's first __cxa_thread_atexit (the first thread_local with a destructor), so normally
+// after emutls' key (that thread_local was reached through emutls first): the destructors ran
+// after emutls had freed every thread_local, on freed memory. A thread_local tasklet handle read
+// a stale pointer and freed its tasklet twice (heap corruption, then a crash or a hang under
+// Wine: test_thread_exit_kills_all_kinds). Registering a no-op for the initialising thread right
+// after our key makes libstdc++'s key next, before emutls': a thread's exit destroys its
+// scheduler, then its thread_locals (storage intact), then emutls frees their storage. (This
+// also registers libstdc++'s atexit handler that early: for the thread that calls exit(), its
+// thread_local destructors run after the handler below and after the destructors of statics
+// made later.)
+void nothing(void*) noexcept {}
+
 pthread_key_t scheduler_key() {
   static const pthread_key_t key = [] {
     pthread_key_t k{};
     if (::pthread_key_create(&k, destroy_thread_scheduler) != 0) std::abort();
+    static char anchor;
+    if (abi::__cxa_thread_atexit(nothing, &anchor, nullptr) != 0) std::abort();
     return k;
   }();
   return key;
