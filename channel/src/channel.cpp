@@ -142,12 +142,18 @@ struct select_state final : wait_owner {
 struct send_ack final : wait_owner {
   biased_lock lock{biased_lock::unbiased};  // always taken by two threads
   wait_queue q;
-  recv_slot* peer = nullptr;  // the receiver's slot: alive while we are queued here
-  std::atomic<int> refs{0};   // unpark_remote's reference, until our thread took us in
-  bool answered = false;      // under lock: the receiver answered (taken says how)
+  recv_slot* peer = nullptr;   // the receiver's slot: alive while we are queued here
+  absorb_fn absorb = nullptr;  // the timed send's test for its timeout signal
+  std::atomic<int> refs{0};    // unpark_remote's reference, until our thread took us in
+  bool answered = false;       // under lock: the receiver answered (taken says how)
   bool taken = false;
 
   bool cancel_wait(tasklet_impl* t) noexcept override {
+    // A timeout that expires now finds the value handed over: it must not detach us (the send
+    // would return without knowing whether the value arrived). We stay until the answer and the
+    // timeout is then absorbed. Not when the tasklet is being unwound: that ends it at once.
+    if (absorb && pending_exception_of(t) && !doomed_of(t) && absorb(pending_exception_of(t)))
+      return false;  // as if answered: the caller leaves us parked with the exception pending
     for (;;) {
       lock.lock();
       if (!is_queued(t)) {  // the receiver answered: we are on our way back
@@ -199,6 +205,7 @@ template <class Wake>
 void await_receive(recv_slot* r, absorb_fn absorb, Wake&& wake) {
   send_ack a;
   a.peer = r;
+  a.absorb = absorb;
   r->ack = &a;    // published to the receiver by the wake-up (its remote queue's lock)
   a.lock.lock();  // held until we are parked: the receiver's answer waits for that
   wake();
@@ -206,9 +213,10 @@ void await_receive(recv_slot* r, absorb_fn absorb, Wake&& wake) {
     park(a, a.q, nullptr, block_reason::channel_send, &a.lock);
   } catch (...) {
     a.quiesce();
-    // Interrupted (kill, throw, timeout). Detached: the value's fate is open; a timeout is
-    // absorbed (the value was handed over before it expired). Answered: the answer decides.
-    if (!absorb || !absorb(std::current_exception())) throw;
+    // Interrupted. Detached (a kill or throw, or the end of the thread): that exception ends the
+    // send, the value's fate open. Answered (a timeout waits for the answer, see cancel_wait):
+    // the answer decides.
+    if (!a.answered || !absorb || !absorb(std::current_exception())) throw;
     if (a.answered && !a.taken) [[unlikely]]
       throw undelivered_error(
           "channel send: the receiving tasklet (on another thread) was killed before it took "

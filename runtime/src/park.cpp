@@ -72,6 +72,12 @@ void wait_queue::erase(tasklet_impl* t) noexcept {
 tasklet_impl* current_impl() {
   return sched().current;
 }
+const std::exception_ptr& pending_exception_of(const tasklet_impl* t) noexcept {
+  return t->bomb;
+}
+bool doomed_of(const tasklet_impl* t) noexcept {
+  return t->doomed;
+}
 bool block_trap_of(const tasklet_impl* t) noexcept {
   return t->block_trap;
 }

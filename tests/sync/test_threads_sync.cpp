@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "fixture.hpp"
@@ -108,6 +109,51 @@ BOOST_AUTO_TEST_CASE(test_condition_across_threads) {
   }
   other.join();
   BOOST_TEST(rounds == 100);
+}
+
+// A timed send hands its value to a receiver of another thread, then its timeout expires while
+// it waits for that receive to return: the timeout must not end the wait (the send could then
+// not say whether the value arrived). Receiver runs late: send_for returns true. Receiver is
+// killed instead: undelivered_error. (Before, the expired timeout returned true in both cases.)
+BOOST_AUTO_TEST_CASE(test_timed_send_waits_for_the_receivers_answer_past_its_timeout) {
+  for (const bool kill_receiver : {false, true}) {
+    channel<int> ch;
+    std::atomic<bool> blocked{false}, handed{false}, expired{false};
+    std::atomic<int> got{0};
+    std::thread other([&] {
+      tasklet r([&] { got = ch.receive(); });
+      r();
+      schedule();  // r blocks in receive
+      blocked = true;
+      while (ch.balance() != 0) std::this_thread::yield();  // the sender took r
+      handed = true;
+      while (!expired) std::this_thread::yield();  // past the sender's deadline
+      if (kill_receiver)
+        r.kill();
+      else
+        schedule();  // r runs now and answers
+    });
+    while (!blocked) std::this_thread::yield();
+    // The deadline passes while we wait for the answer: a watcher tasklet says when.
+    tasklet watcher([&] {
+      while (!handed) schedule();
+      sleep(20ms);
+      expired = true;
+    });
+    watcher();
+    bool sent = false, raised = false;
+    try {
+      sent = send_for(ch, 7, 5ms);
+    } catch (const undelivered_error&) {
+      raised = true;
+    }
+    watcher.join();  // the other thread waits for it
+    other.join();
+    BOOST_TEST_INFO("kill_receiver " << kill_receiver);
+    BOOST_TEST(sent == !kill_receiver);
+    BOOST_TEST(raised == kill_receiver);
+    BOOST_TEST(got.load() == (kill_receiver ? 0 : 7));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

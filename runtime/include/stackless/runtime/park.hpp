@@ -160,6 +160,10 @@ bool is_main_impl(const tasklet_impl* t) noexcept;
 void* wait_slot(tasklet_impl* t) noexcept;  // opaque per-wait data of the owner
 wait_owner* waiting_on(const tasklet_impl* t) noexcept;
 bool is_queued(const tasklet_impl* t) noexcept;  // in a wait queue (read under the owner's lock)
+// The exception a kill or throw left for t to raise when it runs (null if none), and whether t is
+// being unwound by kill_all() or the end of its thread. Read on t's own thread (cancel_wait).
+const std::exception_ptr& pending_exception_of(const tasklet_impl* t) noexcept;
+bool doomed_of(const tasklet_impl* t) noexcept;
 
 // check_point(): a check point for a budgeted run() and the switch trap bookkeeping. Called at
 // the start of every channel operation and I/O call. May switch away (budget interrupt) and
