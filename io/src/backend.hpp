@@ -143,6 +143,10 @@ class backend {
   virtual void wake() noexcept = 0;
 };
 
+// thread_backend_for_this_thread(): the backend of a new poller on the calling thread: the
+// process-wide choice (STACKLESS_IO_BACKEND, the io_uring probe), falling back to the thread pool
+// when this thread's ring cannot be set up (backend_choice.cpp).
+std::unique_ptr<backend> thread_backend_for_this_thread();
 // make_uring_backend(ec): a ring for the calling thread, or null with ec set.
 std::unique_ptr<backend> make_uring_backend(std::error_code& ec);
 // probe_uring(): can this process set up io_uring with the opcodes we need?

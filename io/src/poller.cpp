@@ -26,12 +26,10 @@
 #include <atomic>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <string>
 
 #include "poller.hpp"
 #include "stackless/channel.hpp"
@@ -47,47 +45,6 @@ namespace detail {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// ---- the process-wide backend choice --------------------------------------------------------
-struct backend_choice {
-  bool uring = false;
-};
-
-const std::error_code& cached_probe() {
-  static const std::error_code ec = probe_uring();
-  return ec;
-}
-
-// Windows has one backend, IOCP (backend_iocp.cpp); STACKLESS_IO_BACKEND is not consulted.
-#ifndef _WIN32
-const backend_choice& process_choice() {
-  static const backend_choice c = [] {
-    backend_choice r;
-    const char* env = std::getenv("STACKLESS_IO_BACKEND");
-    const std::string want = env ? env : "";
-    if (want == "threadpool" || want == "threads") return r;
-    const bool forced = want == "uring" || want == "io_uring";
-    if (!forced && !want.empty() && want != "auto") {
-      std::fprintf(stderr,
-                   "stackless: unknown STACKLESS_IO_BACKEND='%s' (uring|threadpool); "
-                   "choosing automatically\n",
-                   want.c_str());
-    }
-    const std::error_code& ec = cached_probe();
-    if (!ec) {
-      r.uring = true;
-    } else {
-      // One line, once per process: the fallback is normal in containers, but worth knowing.
-      std::fprintf(stderr,
-                   "stackless: io_uring unavailable (%s)%s; using the thread-pool I/O "
-                   "backend\n",
-                   ec.message().c_str(), forced ? " although STACKLESS_IO_BACKEND=uring" : "");
-    }
-    return r;
-  }();
-  return c;
-}
-#endif
 
 // ---- records ---------------------------------------------------------------------------------
 struct timer;
@@ -572,22 +529,6 @@ struct reaper {
 };
 #endif
 
-std::unique_ptr<backend> thread_backend_for_this_thread() {
-#ifdef _WIN32
-  return make_iocp_backend();
-#else
-  if (process_choice().uring) {
-    std::error_code ec;
-    if (auto be = make_uring_backend(ec)) return be;
-    std::fprintf(stderr,
-                 "stackless: io_uring ring setup failed on this thread (%s); using the "
-                 "thread-pool I/O backend\n",
-                 ec.message().c_str());
-  }
-  return make_thread_backend();
-#endif
-}
-
 poller& the_poller() {
 #ifndef _WIN32
   static const bool fork_handler = [] {
@@ -696,18 +637,6 @@ std::exception_ptr wait_group_empty(op_group& g) noexcept {
 }
 
 }  // namespace detail
-
-std::string_view backend_name() {
-#ifdef _WIN32
-  return "iocp";
-#else
-  return detail::process_choice().uring ? "io_uring" : "threadpool";
-#endif
-}
-
-std::error_code uring_probe() {
-  return detail::cached_probe();
-}
 
 poll_stats get_poll_stats() noexcept {
   return detail::tls_poller ? detail::tls_poller->stats() : poll_stats{};
