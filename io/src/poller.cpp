@@ -28,8 +28,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
+
+#include <boost/intrusive/set.hpp>
 
 #include "poller.hpp"
 #include "stackless/channel.hpp"
@@ -53,14 +54,26 @@ struct request : op {
   timer* deadline = nullptr;  // submit() with a deadline: its timer, until the op completes
 };
 
-struct timer {
+// A timer is linked into the poller's timer queue (an intrusive multiset ordered by deadline:
+// a sleep allocates nothing) from its start until it fires or its owner takes it out. Safe-link
+// mode where STACKLESS_ASSERT is on: a timer destroyed while still queued asserts.
+#ifdef STACKLESS_ENABLE_ASSERTS
+using timer_hook =
+    boost::intrusive::set_base_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#else
+using timer_hook =
+    boost::intrusive::set_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#endif
+struct timer : timer_hook {
   clock::time_point deadline;
   request* target = nullptr;  // a deadline of this op (submit with a deadline): cancel it
   bool fired = false;
   long result = 0;
   signal_channel sig;
-  std::multimap<clock::time_point, timer*>::iterator it;
+  friend bool operator<(const timer& a, const timer& b) noexcept { return a.deadline < b.deadline; }
 };
+// Equal deadlines stay in the order they were queued (insert() goes after its equals).
+using timer_queue = boost::intrusive::multiset<timer>;
 
 // An intrusive list of ops threaded through op::done_next/done_prev.
 struct op_list {
@@ -146,7 +159,7 @@ class poller {
     if (timed) {
       deadline_timer.deadline = deadline;
       deadline_timer.target = &r;
-      deadline_timer.it = timers_.emplace(deadline, &deadline_timer);
+      timers_.insert(deadline_timer);
       r.deadline = &deadline_timer;
     }
     if (injected) {
@@ -179,7 +192,7 @@ class poller {
         }
       }
     }
-    if (timed && !deadline_timer.fired) timers_.erase(deadline_timer.it);
+    if (timed && !deadline_timer.fired) timers_.erase(timers_.iterator_to(deadline_timer));
     out.result = r.result;
     out.addrlen = r.addrlen;
     out.timed_out = r.timed_out && (r.result == kCancelled || r.result == -EINTR);
@@ -234,13 +247,13 @@ class poller {
     refuse_if_trapped();
     timer t;
     t.deadline = deadline;
-    t.it = timers_.emplace(deadline, &t);  // equal deadlines stay in call order
+    timers_.insert(t);  // equal deadlines stay in call order
     ensure_poll();
     while (!t.fired) {
       try {
         t.sig.wait_step();  // the poller sets fired before it delivers
       } catch (...) {
-        if (!t.fired) timers_.erase(t.it);
+        if (!t.fired) timers_.erase(timers_.iterator_to(t));
         throw;
       }
     }
@@ -308,7 +321,7 @@ class poller {
     // A completed op's deadline is moot: drop its timer now, so that the poll tasklet does not
     // stay alive for it once everything is delivered.
     if (timer* t = static_cast<request*>(o)->deadline) {
-      if (!t->fired) timers_.erase(t->it);
+      if (!t->fired) timers_.erase(timers_.iterator_to(*t));
       t->fired = true;
       static_cast<request*>(o)->deadline = nullptr;
     }
@@ -333,8 +346,8 @@ class poller {
 
   void fire_timers(long result, bool all) {
     const auto now = stackless::now();  // virtual time when active
-    while (!timers_.empty() && (all || timers_.begin()->first <= now)) {
-      timer* t = timers_.begin()->second;
+    while (!timers_.empty() && (all || timers_.begin()->deadline <= now)) {
+      timer* t = &*timers_.begin();
       timers_.erase(timers_.begin());
       t->fired = true;
       if (request* o = t->target) {
@@ -396,7 +409,7 @@ class poller {
       // Saturated: a deadline years away (time_point::max()) waits a day at a time; a wait that
       // long must not overflow the backend's own clock arithmetic (condition_variable::wait_for).
       constexpr auto kLongestWait = std::chrono::nanoseconds(std::chrono::hours(24));
-      const auto wait = timers_.begin()->first - clock::now();
+      const auto wait = timers_.begin()->deadline - clock::now();
       const auto ns = wait <= clock::duration::zero()
                           ? std::chrono::nanoseconds(0)
                           : std::min<std::chrono::nanoseconds>(kLongestWait, wait);
@@ -419,7 +432,7 @@ class poller {
     if (undelivered_)
       backend_pass(std::nullopt);
     else
-      virtual_advance_to(timers_.begin()->first);
+      virtual_advance_to(timers_.begin()->deadline);
   }
 
   static void wake_backend(void* self) { static_cast<poller*>(self)->be_->wake(); }
@@ -481,7 +494,7 @@ class poller {
   op_list inflight_;
   op_list done_;
   std::size_t undelivered_ = 0;
-  std::multimap<clock::time_point, timer*> timers_;
+  timer_queue timers_;
   std::vector<op*> scratch_;
   std::vector<group_waiter*> ready_waiters_;  // their group emptied; told by deliver()
   poll_stats stats_;
