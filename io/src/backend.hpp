@@ -22,6 +22,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <boost/intrusive/list.hpp>
+
 namespace stackless::io::detail {
 
 // kCancelled: the result of an op cancelled before it did anything (-ECANCELED; on Windows
@@ -74,6 +76,17 @@ inline constexpr std::size_t kOpStateSize = 16;  // thread pool: a pthread_t, a 
 #endif
 inline constexpr std::size_t kOpStateAlign = alignof(void*);
 
+// op_hook: an op's link in one of the poller's lists (poller.cpp, poller.hpp). Safe-link mode
+// where assert() is on (the mode must not depend on a flag that only the library's own objects
+// get: the tests see op too): an op destroyed or linked twice while still on a list asserts.
+#ifdef NDEBUG
+using op_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#else
+using op_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#endif
+
 // op: one read, write, fsync or socket call in flight. It lives in the frame of the tasklet that
 // issued it; that tasklet does not leave the frame until the poller is done with it (state
 // delivered).
@@ -96,11 +109,9 @@ struct op {
   bool timed_out = false;     // its deadline passed and the poller asked for its cancellation
   state st = state::queued;
   bool cancel_requested = false;
-  op* done_next = nullptr;  // the poller's done list
-  op* done_prev = nullptr;
+  op_hook state_hook;                // the poller's inflight_ or done_ list (poller.cpp)
   struct op_group* group = nullptr;  // the owner's group (poller.hpp) while in flight
-  op* group_next = nullptr;
-  op* group_prev = nullptr;
+  op_hook group_hook;                // that group's list of ops
 
   // The backend's own state for this op (op_state<T>() below): opaque to everything else.
   alignas(kOpStateAlign) std::byte backend_area[kOpStateSize];

@@ -75,23 +75,9 @@ struct timer : timer_hook {
 // Equal deadlines stay in the order they were queued (insert() goes after its equals).
 using timer_queue = boost::intrusive::multiset<timer>;
 
-// An intrusive list of ops threaded through op::done_next/done_prev.
-struct op_list {
-  op* head = nullptr;
-  op* tail = nullptr;
-  bool empty() const noexcept { return !head; }
-  void push_back(op* o) noexcept {
-    o->done_next = nullptr;
-    o->done_prev = tail;
-    (tail ? tail->done_next : head) = o;
-    tail = o;
-  }
-  void erase(op* o) noexcept {
-    (o->done_prev ? o->done_prev->done_next : head) = o->done_next;
-    (o->done_next ? o->done_next->done_prev : tail) = o->done_prev;
-    o->done_next = o->done_prev = nullptr;
-  }
-};
+// The poller's lists of ops by state (inflight_, done_), threaded through op::state_hook.
+using op_list =
+    boost::intrusive::list<op, boost::intrusive::member_hook<op, op_hook, &op::state_hook>>;
 
 class poller;
 thread_local poller* tls_poller = nullptr;
@@ -150,7 +136,7 @@ class poller {
       injected = tls_fault_hook(r);
     if (!injected) be_->start(r);
     ++stats_.operations;
-    inflight_.push_back(&r);
+    inflight_.push_back(r);
     ++undelivered_;
     if (g) group_link(*g, r);
     check_invariants();
@@ -201,10 +187,10 @@ class poller {
 
   void cancel_group(op_group& g) noexcept {
     bool any = false;
-    for (op* o = g.head; o; o = o->group_next) {
-      if (o->st == op::state::queued && !o->cancel_requested) {
-        o->cancel_requested = true;
-        be_->cancel(*o);
+    for (op& o : g.ops) {
+      if (o.st == op::state::queued && !o.cancel_requested) {
+        o.cancel_requested = true;
+        be_->cancel(o);
         any = true;
       }
     }
@@ -278,7 +264,7 @@ class poller {
   // take(r): true when r's result is the issuer's (delivered, or completed and taken off done_).
   bool take(request& r) noexcept {
     if (r.st == op::state::completed) {
-      done_.erase(&r);
+      done_.erase(done_.iterator_to(r));
       r.st = op::state::delivered;
       --undelivered_;
     }
@@ -297,20 +283,15 @@ class poller {
 
   static void group_link(op_group& g, op& o) noexcept {
     o.group = &g;
-    o.group_prev = nullptr;
-    o.group_next = g.head;
-    if (g.head) g.head->group_prev = &o;
-    g.head = &o;
+    g.ops.push_front(o);
     ++g.count;
   }
 
   // group_unlink(o): o's backend work is over (its descriptor and buffer are free again).
   void group_unlink(op& o) noexcept {
     op_group& g = *o.group;
-    (o.group_prev ? o.group_prev->group_next : g.head) = o.group_next;
-    if (o.group_next) o.group_next->group_prev = o.group_prev;
+    g.ops.erase(g.ops.iterator_to(o));
     o.group = nullptr;
-    o.group_next = o.group_prev = nullptr;
     if (--g.count == 0 && g.waiter) {
       ready_waiters_.push_back(g.waiter);
       g.waiter = nullptr;
@@ -325,9 +306,9 @@ class poller {
       t->fired = true;
       static_cast<request*>(o)->deadline = nullptr;
     }
-    inflight_.erase(o);
+    inflight_.erase(inflight_.iterator_to(*o));
     o->st = op::state::completed;
-    done_.push_back(o);
+    done_.push_back(*o);
     if (o->group) group_unlink(*o);
   }
 
@@ -367,8 +348,8 @@ class poller {
 
   void deliver() {
     while (!done_.empty()) {
-      auto* r = static_cast<request*>(done_.head);
-      done_.erase(r);
+      auto* r = static_cast<request*>(&done_.front());
+      done_.pop_front();
       r->st = op::state::delivered;
       --undelivered_;
       // Last touch of r: with preference 1 the send does not switch to the receiver.
@@ -444,10 +425,10 @@ class poller {
       // The poll tasklet itself was killed (or thread exit is killing everything): finish every
       // op in flight with the thread blocked, so no buffer is left with the kernel, and wake
       // every sleeper with ECANCELED.
-      for (op* o = inflight_.head; o; o = o->done_next) {
-        if (!o->cancel_requested) {
-          o->cancel_requested = true;
-          be_->cancel(*o);
+      for (op& o : inflight_) {
+        if (!o.cancel_requested) {
+          o.cancel_requested = true;
+          be_->cancel(o);
         }
       }
       while (!inflight_.empty()) backend_pass(std::nullopt);
@@ -466,16 +447,14 @@ class poller {
   void check_invariants() const noexcept {
 #ifdef STACKLESS_CHECK_INVARIANTS
     std::size_t n = 0;
-    for (const op* o = inflight_.head; o; o = o->done_next, ++n) {
-      STACKLESS_ASSERT(o->st == op::state::queued, "poller: an op in inflight_ is not queued");
-      STACKLESS_ASSERT(o->done_next ? o->done_next->done_prev == o : inflight_.tail == o,
-                       "poller: inflight_ links disagree");
+    for (const op& o : inflight_) {
+      STACKLESS_ASSERT(o.st == op::state::queued, "poller: an op in inflight_ is not queued");
+      ++n;
     }
-    for (const op* o = done_.head; o; o = o->done_next, ++n) {
-      STACKLESS_ASSERT(o->st == op::state::completed, "poller: an op in done_ is not completed");
-      STACKLESS_ASSERT(o->done_next ? o->done_next->done_prev == o : done_.tail == o,
-                       "poller: done_ links disagree");
-      STACKLESS_ASSERT(o->group == nullptr, "poller: a completed op is still in its group");
+    for (const op& o : done_) {
+      STACKLESS_ASSERT(o.st == op::state::completed, "poller: an op in done_ is not completed");
+      STACKLESS_ASSERT(o.group == nullptr, "poller: a completed op is still in its group");
+      ++n;
     }
     STACKLESS_ASSERT(n == undelivered_, "poller: undelivered_ is not |inflight_| + |done_|");
 #endif
