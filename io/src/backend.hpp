@@ -13,11 +13,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <system_error>
+#include <type_traits>
 #include <vector>
+
+#include <boost/intrusive/list.hpp>
 
 namespace stackless::io::detail {
 
@@ -26,7 +31,7 @@ namespace stackless::io::detail {
 #ifdef _WIN32
 constexpr long kCancelled = -995;
 #else
-constexpr long kCancelled = -125;  // -ECANCELED on Linux
+constexpr long kCancelled = -125;                // -ECANCELED on Linux
 #endif
 
 // The path-based and descriptor-lifetime operations (openat, close, ftruncate) go through the
@@ -60,6 +65,28 @@ constexpr bool is_socket_op(op_kind k) noexcept {
   return k >= op_kind::accept;
 }
 
+// A backend's own per-op state (the thread pool's phase, worker and cancel flag; IOCP's
+// OVERLAPPED) lives inside the op, so that an operation allocates nothing, in an area the rest
+// of the library does not interpret. Its size is the largest backend's on the platform; a backend
+// whose state does not fit fails to compile (op_state_fits).
+#ifdef _WIN32
+inline constexpr std::size_t kOpStateSize = 40;  // IOCP: an OVERLAPPED (32 bytes) and a phase
+#else
+inline constexpr std::size_t kOpStateSize = 16;  // thread pool: a pthread_t, a phase, a flag
+#endif
+inline constexpr std::size_t kOpStateAlign = alignof(void*);
+
+// op_hook: an op's link in one of the poller's lists (poller.cpp, poller.hpp). Safe-link mode
+// where assert() is on (the mode must not depend on a flag that only the library's own objects
+// get: the tests see op too): an op destroyed or linked twice while still on a list asserts.
+#ifdef NDEBUG
+using op_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#else
+using op_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#endif
+
 // op: one read, write, fsync or socket call in flight. It lives in the frame of the tasklet that
 // issued it; that tasklet does not leave the frame until the poller is done with it (state
 // delivered).
@@ -82,25 +109,32 @@ struct op {
   bool timed_out = false;     // its deadline passed and the poller asked for its cancellation
   state st = state::queued;
   bool cancel_requested = false;
-  op* done_next = nullptr;  // the poller's done list
-  op* done_prev = nullptr;
+  op_hook state_hook;                // the poller's inflight_ or done_ list (poller.cpp)
   struct op_group* group = nullptr;  // the owner's group (poller.hpp) while in flight
-  op* group_next = nullptr;
-  op* group_prev = nullptr;
+  op_hook group_hook;                // that group's list of ops
 
-  // Thread pool: phase 0 queued, 1 running on `worker`, 2 finished. Written by a worker
-  // under the pool's queue lock, read by the poller under the same lock.
-  // IOCP: phase 1 while a completion packet is due, 2 complete (backend_iocp.cpp).
-  int pool_phase = 0;
-  unsigned long pool_worker = 0;  // pthread_t of the worker running it
-  // cancel flag read by the worker between retries; release/acquire pairs it with the signal.
-  std::atomic<bool> pool_cancel{false};
-#ifdef _WIN32
-  // IOCP only: the OVERLAPPED of the call (backend_iocp.cpp), kept here so that an operation
-  // allocates nothing. The kernel owns it from ReadFile/WriteFile until the completion packet.
-  alignas(8) unsigned char overlapped[32];
-#endif
+  // The backend's own state for this op (op_state<T>() below): opaque to everything else.
+  alignas(kOpStateAlign) std::byte backend_area[kOpStateSize];
 };
+
+template <class T>
+inline constexpr bool op_state_fits =
+    sizeof(T) <= kOpStateSize && alignof(T) <= kOpStateAlign&& std::is_trivially_destructible_v<T>;
+
+// make_op_state<T>(o): starts the lifetime of o's backend state as a value-initialised T (the
+// backend's start() does it; a restarted op gets a fresh one). Never destroyed: T is trivially
+// destructible.
+template <class T>
+T& make_op_state(op& o) noexcept {
+  static_assert(op_state_fits<T>, "the backend's op state does not fit op::backend_area");
+  return *::new (static_cast<void*>(o.backend_area)) T{};
+}
+// op_state<T>(o): the backend state that make_op_state<T>(o) created.
+template <class T>
+T& op_state(op& o) noexcept {
+  static_assert(op_state_fits<T>, "the backend's op state does not fit op::backend_area");
+  return *std::launder(reinterpret_cast<T*>(o.backend_area));
+}
 
 class backend {
  public:
@@ -120,6 +154,10 @@ class backend {
   virtual void wake() noexcept = 0;
 };
 
+// thread_backend_for_this_thread(): the backend of a new poller on the calling thread: the
+// process-wide choice (STACKLESS_IO_BACKEND, the io_uring probe), falling back to the thread pool
+// when this thread's ring cannot be set up (backend_choice.cpp).
+std::unique_ptr<backend> thread_backend_for_this_thread();
 // make_uring_backend(ec): a ring for the calling thread, or null with ec set.
 std::unique_ptr<backend> make_uring_backend(std::error_code& ec);
 // probe_uring(): can this process set up io_uring with the opcodes we need?

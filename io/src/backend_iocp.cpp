@@ -27,6 +27,7 @@
 #include <cstring>
 #include <new>
 #include <system_error>
+#include <type_traits>
 
 #include "backend.hpp"
 #include "backend_iocp.hpp"
@@ -34,8 +35,17 @@
 namespace stackless::io::detail {
 namespace {
 
-static_assert(sizeof(OVERLAPPED) <= sizeof(op::overlapped) &&
-              alignof(OVERLAPPED) <= alignof(std::max_align_t));
+// iocp_state: this backend's part of an op (op::backend_area, backend.hpp), created by start().
+// The OVERLAPPED is kept there so that an operation allocates nothing; the kernel owns it from
+// ReadFile/WriteFile until the completion packet.
+struct iocp_state {
+  OVERLAPPED ov;  // first: a packet's OVERLAPPED* is the address of the op's state area
+  int phase;      // 0 staged, 1 while a completion packet is due, 2 complete
+};
+static_assert(std::is_standard_layout_v<iocp_state> && offsetof(iocp_state, ov) == 0);
+iocp_state& iocp_of(op& o) noexcept {
+  return op_state<iocp_state>(o);
+}
 
 constexpr ULONG_PTR kOpKey = 1;    // packets of ReadFile/WriteFile
 constexpr ULONG_PTR kWakeKey = 2;  // wake(): PostQueuedCompletionStatus
@@ -51,10 +61,10 @@ bool real_write(void* h, const void* buf, std::uint32_t len, void* ov) {
 iocp_calls g_calls{real_read, real_write};
 
 OVERLAPPED* overlapped_of(op& o) noexcept {
-  return reinterpret_cast<OVERLAPPED*>(o.overlapped);
+  return &iocp_of(o).ov;
 }
 op* op_of(OVERLAPPED* ov) noexcept {
-  return reinterpret_cast<op*>(reinterpret_cast<char*>(ov) - offsetof(op, overlapped));
+  return reinterpret_cast<op*>(reinterpret_cast<char*>(ov) - offsetof(op, backend_area));
 }
 HANDLE handle_of(const op& o) noexcept {
   return reinterpret_cast<HANDLE>(::_get_osfhandle(o.fd));
@@ -79,7 +89,7 @@ class iocp_backend final : public backend {
   // start(o) only stages o; the call is made by the next poll(), so that a cancel() before then
   // takes it back and Windows never sees it (a killed write must not reach the file).
   void start(op& o) override {
-    o.pool_phase = 0;
+    make_op_state<iocp_state>(o);  // phase 0
     staged_.push_back(&o);
   }
 
@@ -88,7 +98,7 @@ class iocp_backend final : public backend {
       staged_.erase(it);
       return fail_now(o, ERROR_OPERATION_ABORTED);  // never issued
     }
-    if (o.pool_phase != 1) return;  // complete already, waiting on ready_
+    if (iocp_of(o).phase != 1) return;  // complete already, waiting on ready_
     // ERROR_NOT_FOUND: it has completed; its packet is on the way.
     ::CancelIoEx(handle_of(o), overlapped_of(o));
   }
@@ -116,7 +126,7 @@ class iocp_backend final : public backend {
       const bool ok =
           ::GetOverlappedResult(handle_of(*o), entries[i].lpOverlapped, &bytes, FALSE) != FALSE;
       o->result = result_of(ok, ok ? ERROR_SUCCESS : ::GetLastError(), bytes);
-      o->pool_phase = 2;
+      iocp_of(*o).phase = 2;
       done.push_back(o);
     }
   }
@@ -126,7 +136,8 @@ class iocp_backend final : public backend {
  private:
   // issue(o): the overlapped call, made in poll() right before the wait (see start()).
   void issue(op& o) {
-    o.pool_phase = 0;  // 1 once the kernel owns the OVERLAPPED (a packet will come)
+    iocp_state& st = iocp_of(o);
+    st.phase = 0;  // 1 once the kernel owns the OVERLAPPED (a packet will come)
     HANDLE h = handle_of(o);
     if (h == INVALID_HANDLE_VALUE) return fail_now(o, ERROR_INVALID_HANDLE);
     if (o.kind == op_kind::fsync) {
@@ -137,7 +148,8 @@ class iocp_backend final : public backend {
         ::GetLastError() != ERROR_INVALID_PARAMETER) {  // ERROR_INVALID_PARAMETER: already ours
       return fail_now(o, ::GetLastError());
     }
-    OVERLAPPED* ov = new (o.overlapped) OVERLAPPED{};
+    st.ov = OVERLAPPED{};
+    OVERLAPPED* ov = &st.ov;
     // A stream (offset -1) gets FILE_WRITE_TO_END_OF_FILE; pipes ignore the offset anyway.
     const auto off = static_cast<std::uint64_t>(o.offset);
     ov->Offset = static_cast<DWORD>(off);
@@ -146,7 +158,7 @@ class iocp_backend final : public backend {
                                             : g_calls.write(h, o.buf, o.len, ov);
     const DWORD err = ok ? ERROR_SUCCESS : ::GetLastError();
     if (ok || err == ERROR_IO_PENDING) {
-      o.pool_phase = 1;  // completed at once or pending: the packet tells
+      st.phase = 1;  // completed at once or pending: the packet tells
       return;
     }
     fail_now(o, err);  // failed at once: no packet
@@ -154,7 +166,7 @@ class iocp_backend final : public backend {
 
   void fail_now(op& o, DWORD err) {
     o.result = result_of(err == ERROR_SUCCESS, err, 0);
-    o.pool_phase = 2;
+    iocp_of(o).phase = 2;
     ready_.push_back(&o);
   }
 

@@ -14,7 +14,7 @@
 //     written only under dm_), so a wakeup cannot be lost between the poller's check and its wait.
 //
 // Cancellation: an op not yet picked up by a worker is removed and completes with -ECANCELED. A
-// running op gets its pool_cancel flag set and its worker is sent SIGURG, whose handler is
+// running op gets its cancel flag set and its worker is sent SIGURG, whose handler is
 // installed without SA_RESTART, so a blocking read of a pipe returns EINTR and the worker
 // completes the op with -ECANCELED instead of retrying. A signal that lands just before the
 // worker enters the system call is lost; the poller therefore re-sends it every 10 ms while the
@@ -113,6 +113,20 @@ long run_blocking(op& o) noexcept {
 
 namespace {
 
+// pool_state: this backend's part of an op (op::backend_area, backend.hpp), created by start().
+struct pool_state {
+  pthread_t worker{};  // the worker running it (phase 1)
+  // Phase 0 queued, 1 running on `worker`, 2 finished. Written by a worker under the pool's queue
+  // lock, read by the poller under the same lock. A socket connect (the poller's own thread
+  // only): 1 once the connect was started.
+  int phase = 0;
+  // cancel flag read by the worker between retries; release/acquire pairs it with the signal.
+  std::atomic<bool> cancel{false};
+};
+pool_state& pool_of(op& o) noexcept {
+  return op_state<pool_state>(o);
+}
+
 // reads_socket(k): the socket kinds that wait for input (the others wait to write).
 bool reads_socket(op_kind k) noexcept {
   return k == op_kind::accept || k == op_kind::recv || k == op_kind::recvmsg;
@@ -120,7 +134,7 @@ bool reads_socket(op_kind k) noexcept {
 
 // perform_socket(o): one non-blocking attempt at a socket op: bytes, a descriptor, 0 for a
 // connect that is complete, -EAGAIN when it would block, or -errno. A connect is started once
-// (pool_phase 1 afterwards); later attempts ask the socket for its outcome (SO_ERROR).
+// (phase 1 afterwards); later attempts ask the socket for its outcome (SO_ERROR).
 long perform_socket(op& o) {
   for (;;) {
     ssize_t n = 0;
@@ -132,8 +146,8 @@ long perform_socket(op& o) {
         break;
       }
       case op_kind::connect:
-        if (o.pool_phase == 0) {
-          o.pool_phase = 1;
+        if (pool_of(o).phase == 0) {
+          pool_of(o).phase = 1;
           n = ::connect(o.fd, static_cast<const sockaddr*>(o.buf), o.len);
           if (n < 0 && errno == EINPROGRESS) return -EAGAIN;
         } else {
@@ -173,7 +187,7 @@ long execute(op& o) {
     if (n >= 0 || o.kind == op_kind::close) return n;
     const int err = static_cast<int>(-n);
     // acquire: pairs with the poller's release store before it signals us.
-    if (o.pool_cancel.load(std::memory_order_acquire)) {
+    if (pool_of(o).cancel.load(std::memory_order_acquire)) {
       return -ECANCELED;  // (a call that succeeded returned above, cancelled or not)
     }
     if (err == EINTR) continue;  // a signal meant for another job, or for the process
@@ -221,8 +235,7 @@ class thread_backend final : public backend {
   const char* name() const noexcept override { return "threadpool"; }
 
   void start(op& o) override {
-    o.pool_phase = 0;
-    o.pool_cancel.store(false, std::memory_order_relaxed);  // not yet visible to any worker
+    make_op_state<pool_state>(o);  // phase 0, not cancelled; not yet visible to any worker
     staged_.push_back(&o);
     if (is_socket_op(o.kind)) has_socket_ops_ = true;
   }
@@ -249,17 +262,18 @@ class thread_backend final : public backend {
       return;
     }
     std::lock_guard lk(qm_);
-    if (o.pool_phase == 0) {
+    pool_state& ps = pool_of(o);
+    if (ps.phase == 0) {
       jobs_.erase(std::find(jobs_.begin(), jobs_.end(), &o));
       o.result = -ECANCELED;
       local_done_.push_back(&o);
-    } else if (o.pool_phase == 1) {
-      o.pool_cancel.store(true, std::memory_order_release);  // read by the worker after EINTR
+    } else if (ps.phase == 1) {
+      ps.cancel.store(true, std::memory_order_release);  // read by the worker after EINTR
       install_interrupt_handler();
       cancelling_.push_back(&o);
       interrupt(o);
     }
-    // pool_phase 2: finished; the completion is already on its way through done_.
+    // phase 2: finished; the completion is already on its way through done_.
   }
 
   void poll(std::vector<op*>& done, std::optional<std::chrono::nanoseconds> timeout) override {
@@ -270,7 +284,7 @@ class thread_backend final : public backend {
         std::lock_guard lk(qm_);
         jobs_.insert(jobs_.end(), staged_.begin(), staged_.end());
         for (op* o : cancelling_)
-          if (o->pool_phase == 1) interrupt(*o);  // the last signal may have come too early
+          if (pool_of(*o).phase == 1) interrupt(*o);  // the last signal may have come too early
       }
       staged_.clear();
       if (n == 1)
@@ -319,7 +333,7 @@ class thread_backend final : public backend {
   static void interrupt(op& o) {
     // acquire: pairs with install_interrupt_handler()'s release.
     if (g_can_interrupt.load(std::memory_order_acquire))
-      ::pthread_kill(static_cast<pthread_t>(o.pool_worker), kInterruptSignal);
+      ::pthread_kill(pool_of(o).worker, kInterruptSignal);
   }
 
   void work() {
@@ -337,13 +351,13 @@ class thread_backend final : public backend {
         if (jobs_.empty()) return;  // stop_
         o = jobs_.front();
         jobs_.pop_front();
-        o->pool_phase = 1;
-        o->pool_worker = static_cast<unsigned long>(::pthread_self());
+        pool_of(*o).phase = 1;
+        pool_of(*o).worker = ::pthread_self();
       }
       const long r = execute(*o);
       {
         std::lock_guard lk(qm_);
-        o->pool_phase = 2;  // from now on cancel() leaves it alone
+        pool_of(*o).phase = 2;  // from now on cancel() leaves it alone
       }
       o->result = r;
       std::lock_guard lk(dm_);
@@ -485,7 +499,7 @@ class thread_backend final : public backend {
   int ep_ = -1;                             // the epoll set of watches_ (and efd_)
   int efd_ = -1;                            // written by notify_poller() during wait_ready()
 
-  std::mutex qm_;  // guards jobs_, stop_, and every op's pool_phase / pool_worker
+  std::mutex qm_;  // guards jobs_, stop_, and every op's pool_state phase / worker
   std::condition_variable qcv_;
   std::deque<op*> jobs_;
   bool stop_ = false;

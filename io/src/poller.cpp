@@ -26,12 +26,11 @@
 #include <atomic>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
-#include <string>
+
+#include <boost/intrusive/set.hpp>
 
 #include "poller.hpp"
 #include "stackless/channel.hpp"
@@ -48,47 +47,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// ---- the process-wide backend choice --------------------------------------------------------
-struct backend_choice {
-  bool uring = false;
-};
-
-const std::error_code& cached_probe() {
-  static const std::error_code ec = probe_uring();
-  return ec;
-}
-
-// Windows has one backend, IOCP (backend_iocp.cpp); STACKLESS_IO_BACKEND is not consulted.
-#ifndef _WIN32
-const backend_choice& process_choice() {
-  static const backend_choice c = [] {
-    backend_choice r;
-    const char* env = std::getenv("STACKLESS_IO_BACKEND");
-    const std::string want = env ? env : "";
-    if (want == "threadpool" || want == "threads") return r;
-    const bool forced = want == "uring" || want == "io_uring";
-    if (!forced && !want.empty() && want != "auto") {
-      std::fprintf(stderr,
-                   "stackless: unknown STACKLESS_IO_BACKEND='%s' (uring|threadpool); "
-                   "choosing automatically\n",
-                   want.c_str());
-    }
-    const std::error_code& ec = cached_probe();
-    if (!ec) {
-      r.uring = true;
-    } else {
-      // One line, once per process: the fallback is normal in containers, but worth knowing.
-      std::fprintf(stderr,
-                   "stackless: io_uring unavailable (%s)%s; using the thread-pool I/O "
-                   "backend\n",
-                   ec.message().c_str(), forced ? " although STACKLESS_IO_BACKEND=uring" : "");
-    }
-    return r;
-  }();
-  return c;
-}
-#endif
-
 // ---- records ---------------------------------------------------------------------------------
 struct timer;
 struct request : op {
@@ -96,32 +54,30 @@ struct request : op {
   timer* deadline = nullptr;  // submit() with a deadline: its timer, until the op completes
 };
 
-struct timer {
+// A timer is linked into the poller's timer queue (an intrusive multiset ordered by deadline:
+// a sleep allocates nothing) from its start until it fires or its owner takes it out. Safe-link
+// mode where STACKLESS_ASSERT is on: a timer destroyed while still queued asserts.
+#ifdef STACKLESS_ENABLE_ASSERTS
+using timer_hook =
+    boost::intrusive::set_base_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#else
+using timer_hook =
+    boost::intrusive::set_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#endif
+struct timer : timer_hook {
   clock::time_point deadline;
   request* target = nullptr;  // a deadline of this op (submit with a deadline): cancel it
   bool fired = false;
   long result = 0;
   signal_channel sig;
-  std::multimap<clock::time_point, timer*>::iterator it;
+  friend bool operator<(const timer& a, const timer& b) noexcept { return a.deadline < b.deadline; }
 };
+// Equal deadlines stay in the order they were queued (insert() goes after its equals).
+using timer_queue = boost::intrusive::multiset<timer>;
 
-// An intrusive list of ops threaded through op::done_next/done_prev.
-struct op_list {
-  op* head = nullptr;
-  op* tail = nullptr;
-  bool empty() const noexcept { return !head; }
-  void push_back(op* o) noexcept {
-    o->done_next = nullptr;
-    o->done_prev = tail;
-    (tail ? tail->done_next : head) = o;
-    tail = o;
-  }
-  void erase(op* o) noexcept {
-    (o->done_prev ? o->done_prev->done_next : head) = o->done_next;
-    (o->done_next ? o->done_next->done_prev : tail) = o->done_prev;
-    o->done_next = o->done_prev = nullptr;
-  }
-};
+// The poller's lists of ops by state (inflight_, done_), threaded through op::state_hook.
+using op_list =
+    boost::intrusive::list<op, boost::intrusive::member_hook<op, op_hook, &op::state_hook>>;
 
 class poller;
 thread_local poller* tls_poller = nullptr;
@@ -180,7 +136,7 @@ class poller {
       injected = tls_fault_hook(r);
     if (!injected) be_->start(r);
     ++stats_.operations;
-    inflight_.push_back(&r);
+    inflight_.push_back(r);
     ++undelivered_;
     if (g) group_link(*g, r);
     check_invariants();
@@ -189,7 +145,7 @@ class poller {
     if (timed) {
       deadline_timer.deadline = deadline;
       deadline_timer.target = &r;
-      deadline_timer.it = timers_.emplace(deadline, &deadline_timer);
+      timers_.insert(deadline_timer);
       r.deadline = &deadline_timer;
     }
     if (injected) {
@@ -222,7 +178,7 @@ class poller {
         }
       }
     }
-    if (timed && !deadline_timer.fired) timers_.erase(deadline_timer.it);
+    if (timed && !deadline_timer.fired) timers_.erase(timers_.iterator_to(deadline_timer));
     out.result = r.result;
     out.addrlen = r.addrlen;
     out.timed_out = r.timed_out && (r.result == kCancelled || r.result == -EINTR);
@@ -231,10 +187,10 @@ class poller {
 
   void cancel_group(op_group& g) noexcept {
     bool any = false;
-    for (op* o = g.head; o; o = o->group_next) {
-      if (o->st == op::state::queued && !o->cancel_requested) {
-        o->cancel_requested = true;
-        be_->cancel(*o);
+    for (op& o : g.ops) {
+      if (o.st == op::state::queued && !o.cancel_requested) {
+        o.cancel_requested = true;
+        be_->cancel(o);
         any = true;
       }
     }
@@ -277,13 +233,13 @@ class poller {
     refuse_if_trapped();
     timer t;
     t.deadline = deadline;
-    t.it = timers_.emplace(deadline, &t);  // equal deadlines stay in call order
+    timers_.insert(t);  // equal deadlines stay in call order
     ensure_poll();
     while (!t.fired) {
       try {
         t.sig.wait_step();  // the poller sets fired before it delivers
       } catch (...) {
-        if (!t.fired) timers_.erase(t.it);
+        if (!t.fired) timers_.erase(timers_.iterator_to(t));
         throw;
       }
     }
@@ -308,7 +264,7 @@ class poller {
   // take(r): true when r's result is the issuer's (delivered, or completed and taken off done_).
   bool take(request& r) noexcept {
     if (r.st == op::state::completed) {
-      done_.erase(&r);
+      done_.erase(done_.iterator_to(r));
       r.st = op::state::delivered;
       --undelivered_;
     }
@@ -327,20 +283,15 @@ class poller {
 
   static void group_link(op_group& g, op& o) noexcept {
     o.group = &g;
-    o.group_prev = nullptr;
-    o.group_next = g.head;
-    if (g.head) g.head->group_prev = &o;
-    g.head = &o;
+    g.ops.push_front(o);
     ++g.count;
   }
 
   // group_unlink(o): o's backend work is over (its descriptor and buffer are free again).
   void group_unlink(op& o) noexcept {
     op_group& g = *o.group;
-    (o.group_prev ? o.group_prev->group_next : g.head) = o.group_next;
-    if (o.group_next) o.group_next->group_prev = o.group_prev;
+    g.ops.erase(g.ops.iterator_to(o));
     o.group = nullptr;
-    o.group_next = o.group_prev = nullptr;
     if (--g.count == 0 && g.waiter) {
       ready_waiters_.push_back(g.waiter);
       g.waiter = nullptr;
@@ -351,13 +302,13 @@ class poller {
     // A completed op's deadline is moot: drop its timer now, so that the poll tasklet does not
     // stay alive for it once everything is delivered.
     if (timer* t = static_cast<request*>(o)->deadline) {
-      if (!t->fired) timers_.erase(t->it);
+      if (!t->fired) timers_.erase(timers_.iterator_to(*t));
       t->fired = true;
       static_cast<request*>(o)->deadline = nullptr;
     }
-    inflight_.erase(o);
+    inflight_.erase(inflight_.iterator_to(*o));
     o->st = op::state::completed;
-    done_.push_back(o);
+    done_.push_back(*o);
     if (o->group) group_unlink(*o);
   }
 
@@ -376,8 +327,8 @@ class poller {
 
   void fire_timers(long result, bool all) {
     const auto now = stackless::now();  // virtual time when active
-    while (!timers_.empty() && (all || timers_.begin()->first <= now)) {
-      timer* t = timers_.begin()->second;
+    while (!timers_.empty() && (all || timers_.begin()->deadline <= now)) {
+      timer* t = &*timers_.begin();
       timers_.erase(timers_.begin());
       t->fired = true;
       if (request* o = t->target) {
@@ -397,8 +348,8 @@ class poller {
 
   void deliver() {
     while (!done_.empty()) {
-      auto* r = static_cast<request*>(done_.head);
-      done_.erase(r);
+      auto* r = static_cast<request*>(&done_.front());
+      done_.pop_front();
       r->st = op::state::delivered;
       --undelivered_;
       // Last touch of r: with preference 1 the send does not switch to the receiver.
@@ -439,7 +390,7 @@ class poller {
       // Saturated: a deadline years away (time_point::max()) waits a day at a time; a wait that
       // long must not overflow the backend's own clock arithmetic (condition_variable::wait_for).
       constexpr auto kLongestWait = std::chrono::nanoseconds(std::chrono::hours(24));
-      const auto wait = timers_.begin()->first - clock::now();
+      const auto wait = timers_.begin()->deadline - clock::now();
       const auto ns = wait <= clock::duration::zero()
                           ? std::chrono::nanoseconds(0)
                           : std::min<std::chrono::nanoseconds>(kLongestWait, wait);
@@ -462,7 +413,7 @@ class poller {
     if (undelivered_)
       backend_pass(std::nullopt);
     else
-      virtual_advance_to(timers_.begin()->first);
+      virtual_advance_to(timers_.begin()->deadline);
   }
 
   static void wake_backend(void* self) { static_cast<poller*>(self)->be_->wake(); }
@@ -474,10 +425,10 @@ class poller {
       // The poll tasklet itself was killed (or thread exit is killing everything): finish every
       // op in flight with the thread blocked, so no buffer is left with the kernel, and wake
       // every sleeper with ECANCELED.
-      for (op* o = inflight_.head; o; o = o->done_next) {
-        if (!o->cancel_requested) {
-          o->cancel_requested = true;
-          be_->cancel(*o);
+      for (op& o : inflight_) {
+        if (!o.cancel_requested) {
+          o.cancel_requested = true;
+          be_->cancel(o);
         }
       }
       while (!inflight_.empty()) backend_pass(std::nullopt);
@@ -496,16 +447,14 @@ class poller {
   void check_invariants() const noexcept {
 #ifdef STACKLESS_CHECK_INVARIANTS
     std::size_t n = 0;
-    for (const op* o = inflight_.head; o; o = o->done_next, ++n) {
-      STACKLESS_ASSERT(o->st == op::state::queued, "poller: an op in inflight_ is not queued");
-      STACKLESS_ASSERT(o->done_next ? o->done_next->done_prev == o : inflight_.tail == o,
-                       "poller: inflight_ links disagree");
+    for (const op& o : inflight_) {
+      STACKLESS_ASSERT(o.st == op::state::queued, "poller: an op in inflight_ is not queued");
+      ++n;
     }
-    for (const op* o = done_.head; o; o = o->done_next, ++n) {
-      STACKLESS_ASSERT(o->st == op::state::completed, "poller: an op in done_ is not completed");
-      STACKLESS_ASSERT(o->done_next ? o->done_next->done_prev == o : done_.tail == o,
-                       "poller: done_ links disagree");
-      STACKLESS_ASSERT(o->group == nullptr, "poller: a completed op is still in its group");
+    for (const op& o : done_) {
+      STACKLESS_ASSERT(o.st == op::state::completed, "poller: an op in done_ is not completed");
+      STACKLESS_ASSERT(o.group == nullptr, "poller: a completed op is still in its group");
+      ++n;
     }
     STACKLESS_ASSERT(n == undelivered_, "poller: undelivered_ is not |inflight_| + |done_|");
 #endif
@@ -524,7 +473,7 @@ class poller {
   op_list inflight_;
   op_list done_;
   std::size_t undelivered_ = 0;
-  std::multimap<clock::time_point, timer*> timers_;
+  timer_queue timers_;
   std::vector<op*> scratch_;
   std::vector<group_waiter*> ready_waiters_;  // their group emptied; told by deliver()
   poll_stats stats_;
@@ -571,22 +520,6 @@ struct reaper {
   ~reaper() { reap(); }
 };
 #endif
-
-std::unique_ptr<backend> thread_backend_for_this_thread() {
-#ifdef _WIN32
-  return make_iocp_backend();
-#else
-  if (process_choice().uring) {
-    std::error_code ec;
-    if (auto be = make_uring_backend(ec)) return be;
-    std::fprintf(stderr,
-                 "stackless: io_uring ring setup failed on this thread (%s); using the "
-                 "thread-pool I/O backend\n",
-                 ec.message().c_str());
-  }
-  return make_thread_backend();
-#endif
-}
 
 poller& the_poller() {
 #ifndef _WIN32
@@ -696,18 +629,6 @@ std::exception_ptr wait_group_empty(op_group& g) noexcept {
 }
 
 }  // namespace detail
-
-std::string_view backend_name() {
-#ifdef _WIN32
-  return "iocp";
-#else
-  return detail::process_choice().uring ? "io_uring" : "threadpool";
-#endif
-}
-
-std::error_code uring_probe() {
-  return detail::cached_probe();
-}
 
 poll_stats get_poll_stats() noexcept {
   return detail::tls_poller ? detail::tls_poller->stats() : poll_stats{};

@@ -46,7 +46,9 @@ struct group_waiter {
 // them all and wait until the backend is done with every one (their descriptor and buffers).
 // Owned by the owner; must outlive its operations (io::file keeps its impl alive while they run).
 struct op_group {
-  op* head = nullptr;              // linked through op::group_next/group_prev
+  boost::intrusive::list<op, boost::intrusive::member_hook<op, op_hook, &op::group_hook>,
+                         boost::intrusive::constant_time_size<false>>
+      ops;                         // newest first
   std::size_t count = 0;           // operations linked
   group_waiter* waiter = nullptr;  // the tasklet in wait_group_empty(), if any
 };

@@ -279,7 +279,7 @@ BOOST_AUTO_TEST_CASE(killing_the_poll_tasklet_cancels_pending_reads) {
 
 // test_teardown.cpp's thread_exit_with_io_pending on a named pipe: a thread ends with tasklets
 // blocked on a pending read and in sleep; its scheduler's teardown (run from a pthread key on
-// MinGW, see scheduler.cpp) kills them, cancelling the read, and nothing hangs.
+// MinGW, see scheduler_win.cpp) kills them, cancelling the read, and nothing hangs.
 BOOST_AUTO_TEST_CASE(thread_exit_with_a_pending_read) {
   pipe_server server("exit");
   BOOST_REQUIRE(server.h != INVALID_HANDLE_VALUE);

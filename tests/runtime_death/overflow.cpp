@@ -1,5 +1,5 @@
 // Death test: a tasklet that overflows its stack must die by SIGSEGV on the guard page, after the
-// runtime's overflow reporter (scheduler.cpp on_segv) has named the tasklet on stderr.
+// runtime's overflow reporter (overflow_posix.cpp on_segv) has named the tasklet on stderr.
 // Run by CTest through expect_overflow.cmake, which checks both.
 #include <stackless/stackless.hpp>
 

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <stop_token>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -37,13 +38,13 @@ void end_reservation() noexcept;
 void unreserve_thread() noexcept;
 }  // namespace detail
 
-// thread: a std::thread that the thread-block rule counts from the moment it is constructed.
+// thread: a std::jthread that the thread-block rule counts from the moment it is constructed.
 // A plain std::thread counts only once it first uses the library (creating its scheduler), so
 // a thread that blocks right after starting one may find nobody active, give up and raise
 // deadlock (or return from run(thread_block)) before the new thread has said a word. Stackless
 // counts every Python thread; stackless::thread gives the same guarantee, and also gives the
 // constructing thread its scheduler (so the new thread can't find it uncounted either). Joins on
-// destruction.
+// destruction and on move assignment, as std::jthread does (its stop token is not passed to f).
 class thread {
  public:
   thread() noexcept = default;
@@ -51,8 +52,10 @@ class thread {
   explicit thread(F&& f, A&&... args) {
     detail::reserve_thread();
     try {
-      th_ = std::thread(
-          [](std::decay_t<F> fn, std::decay_t<A>... as) {
+      // The leading std::stop_token makes std::jthread always take its stop-token form, so
+      // the arguments reach f as given whatever their types.
+      th_ = std::jthread(
+          [](std::stop_token, std::decay_t<F> fn, std::decay_t<A>... as) {
             detail::adopt_reservation();
             struct end_t {
               ~end_t() { detail::end_reservation(); }
@@ -65,21 +68,12 @@ class thread {
       throw;
     }
   }
-  thread(thread&&) noexcept = default;
-  thread& operator=(thread&& o) noexcept {
-    if (th_.joinable()) th_.join();
-    th_ = std::move(o.th_);
-    return *this;
-  }
-  ~thread() {
-    if (th_.joinable()) th_.join();
-  }
   bool joinable() const noexcept { return th_.joinable(); }
   void join() { th_.join(); }
   std::thread::id get_id() const noexcept { return th_.get_id(); }
 
  private:
-  std::thread th_;
+  std::jthread th_;
 };
 
 // worker_pool: N threads, each running a scheduler. spawn() creates a tasklet on one of them
