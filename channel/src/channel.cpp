@@ -56,13 +56,30 @@ namespace detail {
 // nodes and wakes the select. A node whose select is already decided is stale: whoever meets it
 // drops it. Lock order: the select's own lock, then channel locks in address order; a claimer
 // holds one channel lock at a time and takes the select's lock with no channel lock held.
-struct select_state final : wait_owner {
+// woken_remotely: a wait owner on the waiting tasklet's stack that a partner of another thread
+// wakes through unpark_remote(), which keeps one reference until our thread has taken us in.
+// quiesce(lock): no other thread touches the owner any more, so its frame may be left: the
+// partner releases `lock` last, and the runtime drops its reference before we run.
+struct woken_remotely : wait_owner {
+  std::atomic<int> refs{0};
+  void add_ref() noexcept override { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release_ref() noexcept override { refs.fetch_sub(1, std::memory_order_release); }
+  void quiesce(biased_lock& lock) noexcept {
+    lock.lock();
+    lock.unlock();
+    while (refs.load(std::memory_order_acquire) != 0) biased_lock::pause();
+  }
+
+ protected:
+  ~woken_remotely() = default;
+};
+
+struct select_state final : woken_remotely {
   static constexpr int kCancelled = -2;
   biased_lock lock;  // guards q, and is held from before the first node is linked until parked
   wait_queue q;
   tasklet_impl* self = nullptr;
   std::atomic<int> winner{-1};  // -1 undecided, a case index, or kCancelled
-  std::atomic<int> refs{0};     // unpark_remote's reference, until our thread took us in
   select_case* cases = nullptr;
   std::size_t n = 0;
 
@@ -117,16 +134,7 @@ struct select_state final : wait_owner {
       biased_lock::pause();
     }
   }
-  void add_ref() noexcept override { refs.fetch_add(1, std::memory_order_relaxed); }
-  void release_ref() noexcept override { refs.fetch_sub(1, std::memory_order_release); }
-
-  // quiesce(): no other thread touches this state any more (it is on our stack): a remote
-  // claimer releases `lock` last, and the runtime drops its reference before we run.
-  void quiesce() noexcept {
-    lock.lock();
-    lock.unlock();
-    while (refs.load(std::memory_order_acquire) != 0) biased_lock::pause();
-  }
+  void quiesce() noexcept { woken_remotely::quiesce(lock); }
 };
 
 // ---- a send across threads waits for the receive to return ----------------------------------
@@ -139,12 +147,11 @@ struct select_state final : wait_owner {
 // The sender detaches itself when it is killed meanwhile (cancel_wait): it takes the address back
 // with a compare-exchange; whoever wins the exchange owns the send_ack's fate. Lock order: the
 // channel's lock, then send_ack::lock (the sender holds it until it is parked).
-struct send_ack final : wait_owner {
+struct send_ack final : woken_remotely {
   biased_lock lock{biased_lock::unbiased};  // always taken by two threads
   wait_queue q;
   recv_slot* peer = nullptr;   // the receiver's slot: alive while we are queued here
   absorb_fn absorb = nullptr;  // the timed send's test for its timeout signal
-  std::atomic<int> refs{0};    // unpark_remote's reference, until our thread took us in
   bool answered = false;       // under lock: the receiver answered (taken says how)
   bool taken = false;
 
@@ -173,15 +180,7 @@ struct send_ack final : wait_owner {
       biased_lock::pause();
     }
   }
-  void add_ref() noexcept override { refs.fetch_add(1, std::memory_order_relaxed); }
-  void release_ref() noexcept override { refs.fetch_sub(1, std::memory_order_release); }
-  // quiesce(): the receiver released `lock` and the runtime dropped its reference (see
-  // select_state::quiesce).
-  void quiesce() noexcept {
-    lock.lock();
-    lock.unlock();
-    while (refs.load(std::memory_order_acquire) != 0) biased_lock::pause();
-  }
+  void quiesce() noexcept { woken_remotely::quiesce(lock); }
 };
 
 namespace {
