@@ -134,6 +134,9 @@ class poller {
     std::optional<long> injected;
     if (tls_fault_hook) [[unlikely]]
       injected = tls_fault_hook(r);
+    // The poll tasklet first: making it can fail (its stack), and nothing may be started or
+    // linked on this frame before that can raise.
+    if (!injected && !blocking) ensure_poll();
     if (!injected) be_->start(r);
     ++stats_.operations;
     inflight_.push_back(r);
@@ -151,8 +154,6 @@ class poller {
     if (injected) {
       r.result = *injected;
       complete(&r);  // as if the backend had reported it
-    } else if (!blocking) {
-      ensure_poll();
     }
     outcome out;
     // No check point between the take() test and the wait: see signal_channel.
@@ -174,7 +175,11 @@ class poller {
         if (cancellable && r.st == op::state::queued && !r.cancel_requested) {
           r.cancel_requested = true;
           be_->cancel(r);
-          ensure_poll();
+          try {
+            ensure_poll();  // a killed poll tasklet is made anew
+          } catch (...) {
+            blocking = true;  // none can be made: we drive the backend ourselves
+          }
         }
       }
     }
@@ -231,10 +236,10 @@ class poller {
   void sleep_until(clock::time_point deadline) {
     stackless::detail::check_point();  // sleep is a check point of run(budget), like I/O calls
     refuse_if_trapped();
+    ensure_poll();  // may raise: before the timer is linked on this frame
     timer t;
     t.deadline = deadline;
     timers_.insert(t);  // equal deadlines stay in call order
-    ensure_poll();
     while (!t.fired) {
       try {
         t.sig.wait_step();  // the poller sets fired before it delivers
@@ -273,9 +278,10 @@ class poller {
 
   void ensure_poll() {
     if (!poll_) {
-      poll_ = tasklet([this] { loop(); });
-      poll_.set_name("stackless.io.poll");
-      poll_.setup();
+      tasklet t([this] { loop(); });
+      t.set_name("stackless.io.poll");
+      t.setup();  // may raise (no stack): then there is still no poll tasklet, and none half-made
+      poll_ = std::move(t);
     } else if (poll_.paused()) {
       poll_.insert();  // taken out by a hard-interrupting run(budget)
     }
