@@ -44,7 +44,8 @@ BOOST_AUTO_TEST_CASE(thread_exit_with_io_pending) {
 // made but could not be set up stayed as a handle that never ran (the next sleep hung). A fresh
 // thread: its poller has no poll tasklet yet. Checked here (Boost.Test is not thread-safe).
 BOOST_AUTO_TEST_CASE(poll_tasklet_that_cannot_be_made_leaves_nothing_behind) {
-  int sleep_refused = 0, open_refused = 0;
+  int sleep_refused = 0;
+  [[maybe_unused]] int open_refused = 0;  // counted on POSIX only
   std::size_t pending_after = 1;
   bool later_sleep_ok = false;
   std::string later_read;
