@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -28,10 +29,14 @@ namespace stackless::io::detail {
 
 // kCancelled: the result of an op cancelled before it did anything (-ECANCELED; on Windows
 // -ERROR_OPERATION_ABORTED, 995, as CancelIoEx reports it).
+// kInterrupted: a call a signal interrupted, to be made again (-EINTR); no Windows call reports
+// it, and no result is LONG_MIN.
 #ifdef _WIN32
 constexpr long kCancelled = -995;
+constexpr long kInterrupted = std::numeric_limits<long>::min();
 #else
 constexpr long kCancelled = -125;                // -ECANCELED on Linux
+constexpr long kInterrupted = -4;                // -EINTR on Linux
 #endif
 
 // The path-based and descriptor-lifetime operations (openat, close, ftruncate) go through the
@@ -55,9 +60,11 @@ enum class op_kind : std::uint8_t {
   sendmsg
 };
 
-// A POSIX system call doing op o on the calling thread, -errno on failure (the thread-pool
-// workers, and the io_uring backend for an opcode the kernel lacks). Not on Windows; not for
-// the socket kinds (-EINVAL).
+// run_blocking(o): op o done by a blocking call of the calling thread. POSIX: the system call,
+// -errno on failure (the thread-pool workers, and the io_uring backend for an opcode the kernel
+// lacks); not for the socket kinds (-EINVAL). Windows: openat, fsync, ftruncate and close only
+// (what the IOCP backend runs on a pool thread), -GetLastError() on failure. Also where a
+// tasklet may not block (submit_open()).
 long run_blocking(struct op& o) noexcept;
 
 // is_socket_op(k): an op on a socket (the thread pool waits for readiness instead of a worker).

@@ -13,12 +13,18 @@
 // ERROR_OPERATION_ABORTED, or its real result if it was too late), so its buffer stays valid
 // until then: the poller keeps the killed tasklet waiting for it (poller.cpp).
 //
-// fsync is FlushFileBuffers, a blocking call of the thread (there is no overlapped flush): the
-// op is complete when start() returns. Handles are associated with the port on their first
-// operation (again on every operation: a closed handle's value may come back for a new file;
-// associating a handle twice with the same port fails harmlessly).
+// Open, fsync, truncate and close have no overlapped form (CreateFileW, FlushFileBuffers,
+// SetFileInformationByHandle and CloseHandle block the calling thread; on a network share or a
+// cold cache for a long time). They run on the process's Windows thread pool
+// (TrySubmitThreadpoolCallback), and the worker posts the op's OVERLAPPED to the port when done:
+// to the poller they complete like a read. Once on a worker they cannot be cancelled; a kill
+// waits for the packet (the poller keeps the tasklet until then), and an open that succeeded for
+// a killed tasklet is closed by submit_open(). Handles are associated with the port on their
+// first read or write (again on every one: a closed handle's value may come back for a new
+// file; associating a handle twice with the same port fails harmlessly).
 #ifdef _WIN32
 
+#include <fcntl.h>
 #include <io.h>
 #include <windows.h>
 
@@ -47,8 +53,9 @@ iocp_state& iocp_of(op& o) noexcept {
   return op_state<iocp_state>(o);
 }
 
-constexpr ULONG_PTR kOpKey = 1;    // packets of ReadFile/WriteFile
-constexpr ULONG_PTR kWakeKey = 2;  // wake(): PostQueuedCompletionStatus
+constexpr ULONG_PTR kOpKey = 1;        // packets of ReadFile/WriteFile
+constexpr ULONG_PTR kWakeKey = 2;      // wake(): PostQueuedCompletionStatus
+constexpr ULONG_PTR kBlockingKey = 3;  // a pool worker finished a blocking call (o.result set)
 constexpr ULONG kEntries = 64;
 
 bool real_read(void* h, void* buf, std::uint32_t len, void* ov) {
@@ -58,7 +65,76 @@ bool real_write(void* h, const void* buf, std::uint32_t len, void* ov) {
   return ::WriteFile(h, buf, len, nullptr, static_cast<OVERLAPPED*>(ov)) != FALSE;
 }
 
-iocp_calls g_calls{real_read, real_write};
+HANDLE handle_of(const op& o) noexcept {
+  return reinterpret_cast<HANDLE>(::_get_osfhandle(o.fd));
+}
+
+long last_error_result() noexcept {
+  return -static_cast<long>(::GetLastError());
+}
+
+// open_file(o): CreateFileW with FILE_FLAG_OVERLAPPED (reads and writes go through the port),
+// wrapped in a C runtime descriptor (fileno(), and _get_osfhandle() for this backend). o.buf is
+// the NUL-terminated UTF-16 path, o.open_flags parse_mode()'s O_* flags. Sharing is POSIX-like:
+// other opens, renames and deletes are allowed while the file is open. The descriptor, or
+// -GetLastError().
+long open_file(const op& o) noexcept {
+  const int fl = o.open_flags;
+  const int acc = fl & (O_RDONLY | O_WRONLY | O_RDWR);
+  const bool readable = acc != O_WRONLY, writable = acc != O_RDONLY;
+  const bool append = (fl & O_APPEND) != 0;
+  DWORD access = 0;
+  if (readable) access |= GENERIC_READ;
+  // Append: FILE_APPEND_DATA without FILE_WRITE_DATA, and writes at FILE_WRITE_TO_END_OF_FILE.
+  if (writable) access |= append ? (FILE_APPEND_DATA | SYNCHRONIZE) : GENERIC_WRITE;
+  DWORD disposition = OPEN_EXISTING;
+  if (fl & O_TRUNC)
+    disposition = CREATE_ALWAYS;
+  else if (fl & O_EXCL)
+    disposition = CREATE_NEW;
+  else if (fl & O_CREAT)
+    disposition = OPEN_ALWAYS;
+  HANDLE h = ::CreateFileW(static_cast<const wchar_t*>(o.buf), access,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                           disposition, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, nullptr);
+  if (h == INVALID_HANDLE_VALUE) return last_error_result();
+  int crt = readable && !writable ? _O_RDONLY : (readable ? _O_RDWR : _O_WRONLY);
+  if (append) crt |= _O_APPEND;
+  const int fd = ::_open_osfhandle(reinterpret_cast<intptr_t>(h), crt | _O_BINARY);
+  if (fd < 0) {
+    ::CloseHandle(h);
+    return -static_cast<long>(ERROR_TOO_MANY_OPEN_FILES);
+  }
+  return fd;
+}
+
+long real_blocking(op& o) noexcept {
+  if (o.kind == op_kind::openat) return open_file(o);
+  const HANDLE h = handle_of(o);
+  if (h == INVALID_HANDLE_VALUE) return -static_cast<long>(ERROR_INVALID_HANDLE);
+  switch (o.kind) {
+    case op_kind::fsync:
+      return ::FlushFileBuffers(h) ? 0 : last_error_result();
+    case op_kind::ftruncate: {
+      FILE_END_OF_FILE_INFO eof{};
+      eof.EndOfFile.QuadPart = o.offset;
+      return ::SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof eof)
+                 ? 0
+                 : last_error_result();
+    }
+    case op_kind::close:  // the descriptor and its handle, released either way
+      return ::_close(o.fd) == 0 ? 0 : -static_cast<long>(ERROR_INVALID_HANDLE);
+    default:
+      return -static_cast<long>(ERROR_INVALID_FUNCTION);  // reads and writes are overlapped
+  }
+}
+
+iocp_calls g_calls{real_read, real_write, real_blocking};
+
+constexpr bool is_blocking_kind(op_kind k) noexcept {
+  return k == op_kind::openat || k == op_kind::fsync || k == op_kind::ftruncate ||
+         k == op_kind::close;
+}
 
 OVERLAPPED* overlapped_of(op& o) noexcept {
   return &iocp_of(o).ov;
@@ -66,8 +142,17 @@ OVERLAPPED* overlapped_of(op& o) noexcept {
 op* op_of(OVERLAPPED* ov) noexcept {
   return reinterpret_cast<op*>(reinterpret_cast<char*>(ov) - offsetof(op, backend_area));
 }
-HANDLE handle_of(const op& o) noexcept {
-  return reinterpret_cast<HANDLE>(::_get_osfhandle(o.fd));
+
+// run_on_pool: a pool worker's part of a blocking op. The op's OVERLAPPED is never given to an
+// overlapped call, so its hEvent carries the port to post to. After the post the worker does
+// not touch the op: the poller may hand it back to its tasklet at once.
+void CALLBACK run_on_pool(PTP_CALLBACK_INSTANCE, void* ctx) noexcept {
+  op& o = *static_cast<op*>(ctx);
+  o.result = g_calls.blocking(o);
+  OVERLAPPED* ov = overlapped_of(o);
+  // Posting fails only when the system is out of memory for the packet; the tasklet waits for
+  // it, so keep trying rather than lose the completion.
+  while (!::PostQueuedCompletionStatus(ov->hEvent, 0, kBlockingKey, ov)) ::Sleep(1);
 }
 
 // result_of(ok, err, bytes): the op's result from a finished call.
@@ -98,7 +183,8 @@ class iocp_backend final : public backend {
       staged_.erase(it);
       return fail_now(o, ERROR_OPERATION_ABORTED);  // never issued
     }
-    if (iocp_of(o).phase != 1) return;  // complete already, waiting on ready_
+    if (iocp_of(o).phase != 1) return;     // complete already, waiting on ready_
+    if (is_blocking_kind(o.kind)) return;  // on a pool worker: runs to its end, then posts
     // ERROR_NOT_FOUND: it has completed; its packet is on the way.
     ::CancelIoEx(handle_of(o), overlapped_of(o));
   }
@@ -120,8 +206,14 @@ class iocp_backend final : public backend {
     ULONG n = 0;
     if (!::GetQueuedCompletionStatusEx(port_, entries, kEntries, &n, ms, FALSE)) return;
     for (ULONG i = 0; i < n; ++i) {
-      if (entries[i].lpCompletionKey != kOpKey || !entries[i].lpOverlapped) continue;  // wake
+      const ULONG_PTR key = entries[i].lpCompletionKey;
+      if ((key != kOpKey && key != kBlockingKey) || !entries[i].lpOverlapped) continue;  // wake
       op* o = op_of(entries[i].lpOverlapped);
+      if (key == kBlockingKey) {  // the worker set the result (the port orders its write first)
+        iocp_of(*o).phase = 2;
+        done.push_back(o);
+        continue;
+      }
       DWORD bytes = 0;
       const bool ok =
           ::GetOverlappedResult(handle_of(*o), entries[i].lpOverlapped, &bytes, FALSE) != FALSE;
@@ -137,13 +229,10 @@ class iocp_backend final : public backend {
   // issue(o): the overlapped call, made in poll() right before the wait (see start()).
   void issue(op& o) {
     iocp_state& st = iocp_of(o);
-    st.phase = 0;  // 1 once the kernel owns the OVERLAPPED (a packet will come)
+    st.phase = 0;  // 1 once the kernel or a pool worker owns the OVERLAPPED (a packet will come)
+    if (is_blocking_kind(o.kind)) return issue_blocking(o);
     HANDLE h = handle_of(o);
     if (h == INVALID_HANDLE_VALUE) return fail_now(o, ERROR_INVALID_HANDLE);
-    if (o.kind == op_kind::fsync) {
-      const bool ok = ::FlushFileBuffers(h) != FALSE;
-      return fail_now(o, ok ? ERROR_SUCCESS : ::GetLastError());
-    }
     if (!::CreateIoCompletionPort(h, port_, kOpKey, 0) &&
         ::GetLastError() != ERROR_INVALID_PARAMETER) {  // ERROR_INVALID_PARAMETER: already ours
       return fail_now(o, ::GetLastError());
@@ -164,6 +253,19 @@ class iocp_backend final : public backend {
     fail_now(o, err);  // failed at once: no packet
   }
 
+  // issue_blocking(o): o's call on a pool worker, which posts a kBlockingKey packet when done.
+  // Without a pool thread (out of memory) the call is made here: the thread blocks, nothing fails.
+  void issue_blocking(op& o) {
+    iocp_state& st = iocp_of(o);
+    st.ov = OVERLAPPED{};
+    st.ov.hEvent = port_;
+    st.phase = 1;
+    if (::TrySubmitThreadpoolCallback(run_on_pool, &o, nullptr)) return;
+    o.result = g_calls.blocking(o);
+    st.phase = 2;
+    ready_.push_back(&o);
+  }
+
   void fail_now(op& o, DWORD err) {
     o.result = result_of(err == ERROR_SUCCESS, err, 0);
     iocp_of(o).phase = 2;
@@ -172,7 +274,7 @@ class iocp_backend final : public backend {
 
   HANDLE port_;
   std::vector<op*> staged_;  // started, not yet issued (see start())
-  std::vector<op*> ready_;   // complete without a packet (failed at once, fsync, cancelled)
+  std::vector<op*> ready_;   // complete without a packet (failed at once, cancelled)
 };
 
 }  // namespace
@@ -181,7 +283,11 @@ iocp_calls& iocp_seam() noexcept {
   return g_calls;
 }
 iocp_calls iocp_real_calls() noexcept {
-  return {real_read, real_write};
+  return {real_read, real_write, real_blocking};
+}
+
+long run_blocking(op& o) noexcept {
+  return g_calls.blocking(o);
 }
 
 std::unique_ptr<backend> make_iocp_backend() {

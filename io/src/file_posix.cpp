@@ -76,33 +76,4 @@ os_opened os_open(file_impl& f, const parsed_mode& m) {
   return {st.st_size, ::isatty(fd) == 1};
 }
 
-void os_truncate(file_impl& f, std::int64_t size) {
-  for (;;) {
-    check_open(f);
-    const outcome o = submit(op_kind::ftruncate, f.fd, nullptr, 0, size, &f.group);
-    o.rethrow_if_interrupted();
-    if (retry(o.result)) continue;
-    if (o.result < 0) {
-      check_cancelled_by_close(f, o.result);
-      fail(f, "truncate to " + std::to_string(size), backend_error(o.result));
-    }
-    break;
-  }
-}
-
-void os_close(file_impl& f, std::exception_ptr& interrupted, std::exception_ptr& error) {
-  // Through the poller as well (closing can flush on NFS); not cancellable: once asked, the
-  // descriptor is gone (released even when the kernel reports EINTR).
-  const outcome c =
-      submit(op_kind::close, f.fd, nullptr, 0, 0, nullptr, submit_flags::uncancellable);
-  if (c.interrupted && !interrupted) interrupted = c.interrupted;
-  if (c.result < 0 && c.result != -EINTR && !error) {
-    try {
-      fail(f, "close", static_cast<int>(-c.result));
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }
-}
-
 }  // namespace stackless::io::detail

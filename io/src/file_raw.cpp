@@ -1,6 +1,6 @@
-// io::file's unbuffered reads and writes through the poller, and the one place where a backend's
-// negative result becomes an exception (filesystem_error naming the operation, the path, the
-// offset and the byte count).
+// io::file's unbuffered reads, writes, truncation and closing through the poller, and the one
+// place where a backend's negative result becomes an exception (filesystem_error naming the
+// operation, the path, the offset and the byte count).
 #include <algorithm>
 #include <cerrno>
 #include <string>
@@ -89,6 +89,37 @@ void raw_write_all(file_impl& f, const char* src, std::size_t n, std::int64_t of
     if (r == 0)
       fail_io(f, "write (no progress)", std::make_error_code(std::errc::io_error), at, len,
               written);
+  }
+}
+
+// Truncating and closing go through the poller too (io_uring, a pool worker, or a Windows pool
+// thread): a slow file system blocks only the calling tasklet.
+void os_truncate(file_impl& f, std::int64_t size) {
+  for (;;) {
+    check_open(f);
+    const outcome o = submit(op_kind::ftruncate, f.fd, nullptr, 0, size, &f.group);
+    o.rethrow_if_interrupted();
+    if (retry(o.result)) continue;
+    if (o.result < 0) {
+      check_cancelled_by_close(f, o.result);
+      fail(f, "truncate to " + std::to_string(size), backend_error(o.result));
+    }
+    break;
+  }
+}
+
+void os_close(file_impl& f, std::exception_ptr& interrupted, std::exception_ptr& error) {
+  // Through the poller (closing can flush on NFS or a network share); not cancellable: once asked,
+  // the descriptor is gone (released even when the kernel reports EINTR).
+  const outcome c =
+      submit(op_kind::close, f.fd, nullptr, 0, 0, nullptr, submit_flags::uncancellable);
+  if (c.interrupted && !interrupted) interrupted = c.interrupted;
+  if (c.result < 0 && c.result != kInterrupted && !error) {
+    try {
+      fail(f, "close", backend_error(c.result));
+    } catch (...) {
+      error = std::current_exception();
+    }
   }
 }
 

@@ -578,11 +578,10 @@ outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t 
   return out;
 }
 
-#ifndef _WIN32
-outcome submit_open(const char* path, int flags, unsigned mode) {
+outcome submit_open(const std::filesystem::path::value_type* path, int flags, unsigned mode) {
   request r;
   r.kind = op_kind::openat;
-  r.buf = const_cast<char*>(path);
+  r.buf = const_cast<std::filesystem::path::value_type*>(path);
   r.open_flags = flags;
   r.open_mode = mode;
   const bool forked_child_without_poller = g_fork_generation.load(std::memory_order_relaxed) != 0 &&
@@ -595,18 +594,20 @@ outcome submit_open(const char* path, int flags, unsigned mode) {
     long fd;
     do {
       fd = run_blocking(r);
-    } while (fd == -EINTR);
+    } while (fd == kInterrupted);
     return {fd, nullptr};
   }
   outcome out = the_poller().run(r, nullptr, submit_flags::cancellable);
   retire_if_idle_orphan();
   if (out.interrupted && out.result >= 0) {
-    ::close(static_cast<int>(out.result));  // opened, but nobody will own it
+    request c;  // opened, but nobody will own it
+    c.kind = op_kind::close;
+    c.fd = static_cast<int>(out.result);
+    (void)run_blocking(c);
     out.result = kCancelled;
   }
   return out;
 }
-#endif
 outcome submit(const op_args& a, op_group* group, deadline_clock::time_point deadline) {
   request r;
   r.kind = a.kind;

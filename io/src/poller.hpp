@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <optional>
 
@@ -87,10 +88,11 @@ outcome submit(op_kind kind, int fd, void* buf, std::uint32_t len, std::int64_t 
                op_group* group = nullptr, submit_flags flags = submit_flags::cancellable);
 
 // submit_open(path, flags, mode): an openat through the poller (the result is a descriptor or
-// -errno). If a kill or throw arrives after the kernel opened the file, the descriptor is
-// closed here (nothing leaks) and the outcome says interrupted. A tasklet that may not block (a
-// block or switch trap) opens with the thread blocked instead. POSIX only.
-outcome submit_open(const char* path, int flags, unsigned mode);
+// a negative error, backend.hpp). If a kill or throw arrives after the file was opened, the
+// descriptor is closed here (nothing leaks) and the outcome says interrupted. A tasklet that may
+// not block (a block or switch trap) opens with the thread blocked instead. The path is the
+// native one (UTF-16 on Windows); flags are O_* (on Windows, parse_mode()'s).
+outcome submit_open(const std::filesystem::path::value_type* path, int flags, unsigned mode);
 // op_args: one operation's fields (backend.hpp's op), for the socket kinds.
 struct op_args {
   op_kind kind = op_kind::read;

@@ -1,17 +1,22 @@
 // The IOCP backend (Windows only): cancellation of a pending read on kill, the outcomes of an
 // overlapped call that Wine never produces for regular files (completed at once, failed at once)
 // through the backend's seam (backend_iocp.hpp), 64-bit offsets in the OVERLAPPED, wake-ups from
-// another thread, and UTF-8 paths.
+// another thread, UTF-8 paths, and open/fsync/truncate/close on pool threads (a stalled file
+// system stood in for by the seam).
 #ifdef _WIN32
 
+#include <io.h>
 #include <windows.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "backend.hpp"
 #include "backend_iocp.hpp"
 #include "io_helpers.hpp"
+#include "kill_point.hpp"
 
 using namespace stackless;
 using namespace std::chrono_literals;
@@ -90,9 +95,154 @@ bool write_disk_full_at_once(void*, const void*, std::uint32_t, void*) {
   return false;
 }
 
+// stalled_fs: the blocking calls (open, fsync, truncate, close) wait in the pool thread until
+// the test lets them through, one per permit: a file system that stalls. Records each call's
+// kind, and the handle of each file it opened.
+struct stalled_fs {
+  static inline std::atomic<int> entered{0}, permits{0};
+  static inline std::mutex mu;
+  static inline std::vector<d::op_kind> kinds;
+  static inline std::vector<HANDLE> opened;
+  seam_guard guard;
+  stalled_fs() {
+    entered = 0;
+    permits = 0;
+    kinds.clear();
+    opened.clear();
+    d::iocp_seam().blocking = call;
+  }
+  ~stalled_fs() { permits = 1 << 20; }  // nothing may stay stuck past the test
+  static long call(d::op& o) noexcept {
+    {
+      std::lock_guard lk(mu);
+      kinds.push_back(o.kind);
+    }
+    ++entered;
+    while (permits.load() == 0) ::Sleep(1);
+    --permits;
+    const long r = d::iocp_real_calls().blocking(o);
+    if (o.kind == d::op_kind::openat && r >= 0) {
+      std::lock_guard lk(mu);
+      opened.push_back(reinterpret_cast<HANDLE>(::_get_osfhandle(static_cast<int>(r))));
+    }
+    return r;
+  }
+  static bool handle_closed(HANDLE h) {
+    DWORD flags = 0;
+    return !::GetHandleInformation(h, &flags);
+  }
+};
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(Iocp, iot::io_clean)
+
+// Issue 15: open, fsync, truncate and close have no overlapped form; they run on a pool thread,
+// so while one stalls the thread's other tasklets run. Each is held in the stalled file system
+// until another tasklet has run.
+BOOST_AUTO_TEST_CASE(open_fsync_truncate_close_block_only_their_tasklet) {
+  stalled_fs fs;
+  const auto p = iot::path("stalled.txt");
+  bool done = false;
+  tasklet user([&] {
+    io::file f = io::open(p, "w");
+    f.write("abc");
+    f.fsync();  // flushes (an overlapped write), then FlushFileBuffers on the pool
+    f.truncate(1);
+    f.close();
+    done = true;
+  });
+  user();
+  const d::op_kind expected[] = {d::op_kind::openat, d::op_kind::fsync, d::op_kind::ftruncate,
+                                 d::op_kind::close};
+  for (int i = 0; i < 4; ++i) {
+    BOOST_REQUIRE(testwait::wait_until([&] { return stalled_fs::entered.load() == i + 1; }));
+    BOOST_TEST(user.blocked());
+    BOOST_TEST(io::pending_operations() == 1u);
+    int ran = 0;
+    tasklet other([&] { ++ran; });
+    other();
+    schedule();
+    BOOST_TEST(ran == 1);  // the thread was not blocked by the stalled call
+    {
+      std::lock_guard lk(stalled_fs::mu);
+      BOOST_TEST((stalled_fs::kinds.at(static_cast<std::size_t>(i)) == expected[i]));
+    }
+    ++stalled_fs::permits;
+  }
+  BOOST_REQUIRE(testwait::wait_until([&] { return !user.alive(); }));
+  BOOST_TEST(done);
+  BOOST_TEST(iot::get(p) == "a");
+  BOOST_REQUIRE(stalled_fs::opened.size() == 1u);
+  BOOST_TEST(stalled_fs::handle_closed(stalled_fs::opened[0]));
+}
+
+// A kill at each point of a slow open: staged (never performed: the file is not created), on the
+// pool thread (the kill waits for the call to end, then the handle it opened is closed), and
+// opened but not yet handed back (closed too). Nothing leaks, nothing stays pending.
+BOOST_AUTO_TEST_CASE(kill_during_a_slow_open_leaks_no_handle) {
+  for (const auto point : testwait::all_kill_points) {
+    BOOST_TEST_CONTEXT("kill point " << static_cast<int>(point)) {
+      stalled_fs fs;
+      const auto p = iot::path("slow-open-" + std::to_string(static_cast<int>(point)));
+      bool returned = false;
+      tasklet opener([&] {
+        io::file f = io::open(p, "x");
+        returned = true;
+      });
+      opener();
+      schedule();  // the opener runs until it blocks; its op is staged
+      BOOST_REQUIRE(opener.blocked());
+      switch (point) {
+        case testwait::kill_point::staged:
+          break;
+        case testwait::kill_point::in_kernel:
+          BOOST_REQUIRE(testwait::wait_until([&] { return stalled_fs::entered.load() == 1; }));
+          break;
+        case testwait::kill_point::delivered_not_resumed:
+          stalled_fs::permits += 2;  // the open, and the close of what it opened for nobody
+          BOOST_REQUIRE(testwait::wait_until([&] { return !opener.blocked(); }));
+          break;
+      }
+      opener.kill();
+      if (point == testwait::kill_point::in_kernel) {
+        for (int i = 0; i < 20; ++i) schedule();
+        BOOST_TEST(opener.alive());  // waits for the pool thread: the open is not cancellable
+        stalled_fs::permits += 2;    // the open, and the close of what it opened for nobody
+      }
+      BOOST_REQUIRE(testwait::wait_until([&] { return !opener.alive(); }));
+      BOOST_TEST(!returned);
+      BOOST_TEST(io::pending_operations() == 0u);
+      if (point == testwait::kill_point::staged) {
+        BOOST_TEST(stalled_fs::entered.load() == 0);
+        BOOST_TEST(!std::filesystem::exists(p));
+      } else {
+        BOOST_TEST(std::filesystem::exists(p));
+        BOOST_REQUIRE(stalled_fs::opened.size() == 1u);
+        BOOST_TEST(stalled_fs::handle_closed(stalled_fs::opened[0]));
+      }
+    }
+  }
+}
+
+// A failing open on the pool thread: the error names the path and the Win32 cause; a directory
+// is EISDIR, as on POSIX.
+BOOST_AUTO_TEST_CASE(open_failures_from_the_pool) {
+  const auto missing = iot::path("no-such-file");
+  try {
+    (void)io::open(missing, "r");
+    BOOST_FAIL("opened a missing file");
+  } catch (const std::filesystem::filesystem_error& e) {
+    BOOST_TEST(e.code().value() == ERROR_FILE_NOT_FOUND);
+    BOOST_TEST(e.path1() == missing);
+  }
+  try {
+    (void)io::open(iot::g_dir, "r");
+    BOOST_FAIL("opened a directory");
+  } catch (const std::filesystem::filesystem_error& e) {
+    BOOST_TEST((e.code() == std::errc::is_a_directory));
+  }
+}
 
 BOOST_AUTO_TEST_CASE(backend_is_iocp) {
   BOOST_TEST(io::backend_name() == "iocp");
