@@ -57,6 +57,18 @@ def _enum_name(v):
     return str(v).split("::")[-1]
 
 
+def _lifecycle(t):
+    """t's lifecycle state: unbound, fresh (bound, never run), started or finished."""
+    try:
+        return _enum_name(t["state"])
+    except gdb.error:  # libraries before the lifecycle enum kept alive/started/finished flags
+        if bool(t["finished"]):
+            return "finished"
+        if not bool(t["alive"]):
+            return "unbound"
+        return "started" if bool(t["started"]) else "fresh"
+
+
 def _std_string(v):
     try:
         n = int(v["_M_string_length"])
@@ -101,13 +113,14 @@ def _describe(s, t, watchdogs):
         except gdb.error:
             kind = "wait_owner"
         return "blocked", "%s %s 0x%x" % (what, kind, int(owner))
+    life = _lifecycle(t)
     if link == "ring":
-        return ("runnable" if bool(t["started"]) else "runnable (not started)"), ""
-    if not bool(t["alive"]):
+        return ("runnable" if life == "started" else "runnable (not started)"), ""
+    if life not in ("fresh", "started"):
         return "dead", ""
     if int(t) in watchdogs:
         return "paused (in run())", ""
-    return ("paused" if bool(t["started"]) else "paused (not started)"), ""
+    return ("paused" if life == "started" else "paused (not started)"), ""
 
 
 def _name(t):
@@ -209,7 +222,7 @@ ID is the tasklet id shown by stackless-list; N limits the number of frames (def
             print("  (the current tasklet: its frames are the thread's; use `bt`)")
             gdb.execute("bt %d" % limit)
             return
-        if not bool(t["started"]):
+        if _lifecycle(t) != "started":
             print("  (has not started running: no frames yet)")
             return
         fctx = int(t["fctx"])

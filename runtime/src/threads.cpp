@@ -70,7 +70,7 @@ bool push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_p
 
 namespace {
 void apply_bomb(scheduler& s, tasklet_impl* t, std::exception_ptr e) {
-  if (!t->alive || t->finished) return;
+  if (!t->alive()) return;
   t->bomb = std::move(e);
   ensure_unblocked(s, t);
   if (t->link == link_kind::none) ring_append(s, t);

@@ -38,7 +38,7 @@ std::string describe(const scheduler& s, const char* indent) {
     out += ": ";
     out += state;
     out += owner;
-    if (!t->started) out += " (never started)";
+    if (t->state == lifecycle::fresh) out += " (never started)";
     out += '\n';
   }
   return out;
@@ -80,8 +80,9 @@ std::exception_ptr unwind_all(scheduler& s) {
   tasklet_impl* self = s.current;
   std::exception_ptr first;
   const auto doom = [&](tasklet_impl* t) {
-    // Blocked during its own unwinding (doomed == 2) and not woken: refuse that operation.
-    if (t->doomed && t->started && t->link == link_kind::wait && !t->bomb)
+    // Blocked during its own unwinding (doomed already, and started) and not woken: refuse that
+    // operation.
+    if (t->doomed && t->started() && t->link == link_kind::wait && !t->bomb)
       t->bomb = unwinding_error(t);
     t->doomed = true;
     if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});
@@ -99,7 +100,7 @@ std::exception_ptr unwind_all(scheduler& s) {
     for (int pass = 0; pass < 2; ++pass) {  // twice: remote work may make some runnable again
       for (auto& v : victims) {
         tasklet_impl* t = detail::tasklet_access::impl(v);
-        if (!t->alive) continue;
+        if (!t->alive()) continue;
         if (pass == 0 || t->link != link_kind::none) doom(t);
         if (t->link == link_kind::ring) ring_unlink(s, t);
       }
@@ -107,7 +108,7 @@ std::exception_ptr unwind_all(scheduler& s) {
     // 2. Each is unwound; whatever its unwinding makes runnable runs before the next one.
     for (auto& v : victims) {
       tasklet_impl* t = detail::tasklet_access::impl(v);
-      if (!t->alive) continue;
+      if (!t->alive()) continue;
       if (t->link == link_kind::wait) continue;  // blocked while unwinding: the next round
       if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});  // survived a kill
       if (t->link == link_kind::ring) ring_unlink(s, t);
