@@ -76,16 +76,16 @@ void check_ring_invariants(const scheduler& s) noexcept {
   STACKLESS_ASSERT(c->started(), "current: has not started (or has ended)");
   STACKLESS_ASSERT(s.main_t->started() && s.main_t->is_main, "main: not started, or not main");
   std::size_t alive = 0;
-  for (const tasklet_impl* a = s.all_head; a; a = a->all_next) {
+  for (const tasklet_impl& member : s.all) {
+    [[maybe_unused]] const tasklet_impl* a = &member;
     STACKLESS_ASSERT(a->alive() && !a->is_main, "alive list: a dead tasklet or main");
-    STACKLESS_ASSERT(!a->all_next || a->all_next->all_prev == a, "alive list: links disagree");
     STACKLESS_ASSERT(a->stack && (a == c || a->fctx), "alive list: no stack or saved context");
     STACKLESS_ASSERT(a->link != link_kind::wait || a->owner, "alive list: blocked on nothing");
     STACKLESS_ASSERT(a->link != link_kind::none || (!a->next && !a->prev && !a->owner),
                      "alive list: a paused tasklet still linked or waiting");
     ++alive;
   }
-  STACKLESS_ASSERT(alive == s.alive_count, "alive list: alive_count is not its length");
+  STACKLESS_ASSERT(alive == s.all.size(), "alive list: its size is not its length");
 }
 
 // ---- switching ------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
     const bool revivable = w != self && w->link != link_kind::wait;
     // run(thread_block) waits only while something here is blocked (another thread may
     // complete its operation); once every tasklet has ended it returns, as run() does.
-    if (revivable && (!w->threadblock_run || s.alive_count == 0)) break;
+    if (revivable && (!w->threadblock_run || s.all.empty())) break;
     if (thread_block_wait(s)) continue;
     if (revivable) break;
     if (finishing) {
@@ -383,9 +383,9 @@ scheduler::~scheduler() {
       std::fprintf(stderr, "stackless: exception while unwinding a tasklet at thread exit\n");
     }
   }
-  if (all_head) {
+  if (!all.empty()) {
     std::fprintf(stderr, "stackless: %zu tasklet(s) refused to die at thread exit; leaked\n",
-                 alive_count);
+                 all.size());
   }
   unregister_scheduler(this);
   hook_thread_fiber_end(main_t->san);
@@ -510,7 +510,7 @@ stack_stats get_stack_stats() noexcept {
   return r;
 }
 std::size_t alive_tasklets() noexcept {
-  return detail::tls_sched ? detail::tls_sched->alive_count : 0;
+  return detail::tls_sched ? detail::tls_sched->all.size() : 0;
 }
 
 }  // namespace stackless

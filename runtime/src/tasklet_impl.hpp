@@ -17,12 +17,13 @@
 //   link == wait  <=> the tasklet is in exactly one wait_owner's queue; owner != nullptr.
 //   link == none  <=> next == prev == nullptr (paused, unbound, or finished).
 //   link != none   => alive() (state fresh or started).
-//   alive() and not main <=> in the scheduler's all-tasklets list; it then has a stack.
+//   alive() and not main <=> in the scheduler's all-tasklets list (all); it then has a stack.
 //   current        => state == started (a tasklet is marked started before anything runs on it).
 //   doomed         => alive().
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -66,6 +67,16 @@ enum class lifecycle : std::uint8_t {
   finished,  // ended; its stack is released by whoever runs next (on_resume), then unbound
 };
 
+// The hook of the scheduler's list of alive tasklets (`all`). Safe-link mode where
+// STACKLESS_ASSERT is on: a tasklet freed, or linked a second time, while still listed asserts.
+#ifdef STACKLESS_ENABLE_ASSERTS
+using all_list_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#else
+using all_list_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#endif
+
 struct tasklet_impl {
   // next_/prev_: neighbours in the run ring when link == ring, or in one wait queue when
   // link == wait; both null otherwise.
@@ -97,9 +108,7 @@ struct tasklet_impl {
   std::uint64_t id = 0;
   std::size_t stack_size = 0;  // 0: the scheduler's default
   std::string name;
-  // all-alive list of the scheduler (killed at shutdown)
-  tasklet_impl* all_next = nullptr;
-  tasklet_impl* all_prev = nullptr;
+  all_list_hook all_hook;  // in the scheduler's `all` list while alive (main never is)
   [[no_unique_address]] fiber_annotations san;  // sanitizer state (fiber_hooks.hpp)
 
   // alive(): bound with arguments or started, and not finished (Stackless's tasklet.alive).
@@ -109,6 +118,11 @@ struct tasklet_impl {
   // finished(): has ended, and its stack is not released yet.
   bool finished() const noexcept { return state == lifecycle::finished; }
 };
+
+// all_list: a scheduler's alive tasklets, main excluded, newest first (all_link/all_unlink).
+using all_list =
+    boost::intrusive::list<tasklet_impl, boost::intrusive::member_hook<tasklet_impl, all_list_hook,
+                                                                       &tasklet_impl::all_hook>>;
 
 // remote_item: work another thread hands to this scheduler (threads.cpp).
 struct remote_item {
@@ -149,8 +163,7 @@ struct scheduler {
   std::uint64_t next_id = 1;
   std::uint64_t switch_count = 0;
   std::thread::id thread = std::this_thread::get_id();
-  tasklet_impl* all_head = nullptr;
-  std::size_t alive_count = 0;
+  all_list all;  // killed at the end of the thread; all.size() is alive_tasklets()
   bool in_sched_cb = false;
   int unwinding = 0;  // > 0 while kill_all() switches into a doomed tasklet
   schedule_callback sched_cb;

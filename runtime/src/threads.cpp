@@ -329,7 +329,7 @@ void run(thread_block_t) {
   for (;;) {
     detail::take_remote(s);
     if (self->next != self) break;
-    if (s.alive_count == 0) return;             // nothing here that another thread could wake
+    if (s.all.empty()) return;                  // nothing here that another thread could wake
     if (!detail::thread_block_wait(s)) return;  // nobody else can ever give us work
   }
   const bool old = std::exchange(self->threadblock_run, true);
