@@ -6,8 +6,8 @@
 #
 # stackless-list reads the scheduler of the selected thread (the thread_local
 # stackless::detail::tls_sched, runtime/src/scheduler.cpp): the main tasklet (main_t) and the list
-# of alive tasklets (all_head / all_next), and prints id, name, state and what a blocked tasklet
-# waits on.
+# of alive tasklets (`all`, a boost::intrusive::list through tasklet_impl::all_hook; older builds:
+# all_head / all_next), and prints id, name, state and what a blocked tasklet waits on.
 #
 # stackless-bt finds the tasklet's saved context. A suspended tasklet's `fctx` points at the
 # register block that Boost.Context's jump_fcontext (and the runtime's own
@@ -57,6 +57,18 @@ def _enum_name(v):
     return str(v).split("::")[-1]
 
 
+def _lifecycle(t):
+    """t's lifecycle state: unbound, fresh (bound, never run), started or finished."""
+    try:
+        return _enum_name(t["state"])
+    except gdb.error:  # libraries before the lifecycle enum kept alive/started/finished flags
+        if bool(t["finished"]):
+            return "finished"
+        if not bool(t["alive"]):
+            return "unbound"
+        return "started" if bool(t["started"]) else "fresh"
+
+
 def _std_string(v):
     try:
         n = int(v["_M_string_length"])
@@ -65,15 +77,47 @@ def _std_string(v):
         return v.format_string()  # another standard library: trust its pretty printer
 
 
+def _list_node(v):
+    """The boost::intrusive list node (the struct with next_ and prev_) inside value v: a list's
+    header or a member hook. Searched by field names, not by Boost's internal member paths."""
+    names = [f.name for f in v.type.strip_typedefs().fields()]
+    if "next_" in names and "prev_" in names:
+        return v
+    for f in v.type.strip_typedefs().fields():
+        if f.name is None or f.artificial or f.type.strip_typedefs().code not in (
+                gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+            continue
+        n = _list_node(v[f] if f.is_base_class else v[f.name])
+        if n is not None:
+            return n
+    return None
+
+
 def _tasklets(s):
     """(impl pointer, is_main) for main and every alive tasklet, main first."""
-    out = [(s["main_t"], True)]
-    t = s["all_head"]
+    main_t = s["main_t"]
+    out = [(main_t, True)]
+    impl_ptr = main_t.type.strip_typedefs()
     seen = set()
-    while int(t) != 0 and int(t) not in seen and len(seen) < 1000000:
-        seen.add(int(t))
-        out.append((t, False))
-        t = t["all_next"]
+    try:
+        header = _list_node(s["all"])
+    except gdb.error:  # libraries before `all` kept a list of raw pointers
+        t = s["all_head"]
+        while int(t) != 0 and int(t) not in seen and len(seen) < 1000000:
+            seen.add(int(t))
+            out.append((t, False))
+            t = t["all_next"]
+        return out
+    # A tasklet's node sits at a fixed offset in tasklet_impl (the member hook's node): measured
+    # on a value at address 0, which gdb never reads.
+    zero = gdb.Value(0).cast(impl_ptr).dereference()
+    offset = int(_list_node(zero["all_hook"]).address.cast(gdb.lookup_type("unsigned long")))
+    end = int(header.address.cast(gdb.lookup_type("unsigned long")))
+    n = header["next_"]
+    while int(n) != 0 and int(n) != end and int(n) not in seen and len(seen) < 1000000:
+        seen.add(int(n))
+        out.append((gdb.Value(int(n) - offset).cast(impl_ptr), False))
+        n = n["next_"]
     return out
 
 
@@ -101,13 +145,14 @@ def _describe(s, t, watchdogs):
         except gdb.error:
             kind = "wait_owner"
         return "blocked", "%s %s 0x%x" % (what, kind, int(owner))
+    life = _lifecycle(t)
     if link == "ring":
-        return ("runnable" if bool(t["started"]) else "runnable (not started)"), ""
-    if not bool(t["alive"]):
+        return ("runnable" if life == "started" else "runnable (not started)"), ""
+    if life not in ("fresh", "started"):
         return "dead", ""
     if int(t) in watchdogs:
         return "paused (in run())", ""
-    return ("paused" if bool(t["started"]) else "paused (not started)"), ""
+    return ("paused" if life == "started" else "paused (not started)"), ""
 
 
 def _name(t):
@@ -136,7 +181,7 @@ the channel (wait owner) it is blocked on. `stackless-bt ID` shows a tasklet's b
         for r in rows:
             print("%-6d %-20s %-28s %s" % r)
         print("%d tasklet(s) alive besides main; runcount %d" %
-              (int(s["alive_count"]), int(s["runcount"])))
+              (len(rows) - 1, int(s["runcount"])))
 
 
 class _TaskletUnwinder(Unwinder):
@@ -209,7 +254,7 @@ ID is the tasklet id shown by stackless-list; N limits the number of frames (def
             print("  (the current tasklet: its frames are the thread's; use `bt`)")
             gdb.execute("bt %d" % limit)
             return
-        if not bool(t["started"]):
+        if _lifecycle(t) != "started":
             print("  (has not started running: no frames yet)")
             return
         fctx = int(t["fctx"])

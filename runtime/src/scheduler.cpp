@@ -68,18 +68,24 @@ void check_ring_invariants(const scheduler& s) noexcept {
     STACKLESS_ASSERT(t->link == link_kind::ring && t->sched == &s, "run ring: a foreign member");
     STACKLESS_ASSERT(t->next->prev == t, "run ring: next/prev disagree");
     STACKLESS_ASSERT(t->owner == nullptr && !t->queued, "run ring: a member is still waiting");
-    STACKLESS_ASSERT(t->alive && !t->finished, "run ring: a member is not alive");
+    STACKLESS_ASSERT(t->alive(), "run ring: a member is not alive");
     ++n;
     t = t->next;
   } while (t != c && n <= s.runcount);
   STACKLESS_ASSERT(n == s.runcount, "run ring: runcount is not the ring's length");
+  STACKLESS_ASSERT(c->started(), "current: has not started (or has ended)");
+  STACKLESS_ASSERT(s.main_t->started() && s.main_t->is_main, "main: not started, or not main");
   std::size_t alive = 0;
-  for (const tasklet_impl* a = s.all_head; a; a = a->all_next) {
-    STACKLESS_ASSERT(a->alive && !a->is_main, "alive list: a dead tasklet or main");
-    STACKLESS_ASSERT(!a->all_next || a->all_next->all_prev == a, "alive list: links disagree");
+  for (const tasklet_impl& member : s.all) {
+    [[maybe_unused]] const tasklet_impl* a = &member;
+    STACKLESS_ASSERT(a->alive() && !a->is_main, "alive list: a dead tasklet or main");
+    STACKLESS_ASSERT(a->stack && (a == c || a->fctx), "alive list: no stack or saved context");
+    STACKLESS_ASSERT(a->link != link_kind::wait || a->owner, "alive list: blocked on nothing");
+    STACKLESS_ASSERT(a->link != link_kind::none || (!a->next && !a->prev && !a->owner),
+                     "alive list: a paused tasklet still linked or waiting");
     ++alive;
   }
-  STACKLESS_ASSERT(alive == s.alive_count, "alive list: alive_count is not its length");
+  STACKLESS_ASSERT(alive == s.all.size(), "alive list: its size is not its length");
 }
 
 // ---- switching ------------------------------------------------------------------------------
@@ -106,8 +112,10 @@ void tasklet_entry(ctx::transfer_t t) noexcept;
 void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
   auto* from = static_cast<tasklet_impl*>(tr.data);
   hook_after_switch(s.current->san, from->san, from->is_main);
-  if (from->finished) {
-    from->finished = false;  // reaped
+  if (from->finished()) {
+    STACKLESS_ASSERT(from->link == link_kind::none && !from->doomed && !from->is_main,
+                     "reaping: a finished tasklet still linked, doomed, or main");
+    from->state = lifecycle::unbound;  // reaped
     if (from->stack) {
       hook_finished_stack(tr.fctx, *from->stack);  // tr.fctx: the lowest frame left on it
       s.stacks.release(from->stack);
@@ -122,7 +130,7 @@ void on_resume(scheduler& s, ctx::transfer_t tr) noexcept {
       delete_impl(from);
   } else {
     from->fctx = tr.fctx;
-    if (from->link == link_kind::none && from->alive && !from->is_main) [[unlikely]]
+    if (from->link == link_kind::none && from->alive() && !from->is_main) [[unlikely]]
       reap_orphan(s, from);
   }
   // Work handed over by other threads joins the run queue at switch points.
@@ -190,7 +198,7 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
       s.in_sched_cb = false;
     }
   }
-  hook_before_switch(from->san, from->finished, to->san, to->stack);
+  hook_before_switch(from->san, from->finished(), to->san, to->stack);
   const eh_globals_layout eh = eh_save();  // kept on this tasklet's stack while it is away
   ctx::transfer_t tr = switch_context(to->fctx, from);  // jump_fcontext, ret-terminated
   eh_restore(eh);
@@ -224,7 +232,7 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
     const bool revivable = w != self && w->link != link_kind::wait;
     // run(thread_block) waits only while something here is blocked (another thread may
     // complete its operation); once every tasklet has ended it returns, as run() does.
-    if (revivable && (!w->threadblock_run || s.alive_count == 0)) break;
+    if (revivable && (!w->threadblock_run || s.all.empty())) break;
     if (thread_block_wait(s)) continue;
     if (revivable) break;
     if (finishing) {
@@ -267,7 +275,8 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
       err = std::current_exception();
     }
   }
-  self->alive = false;
+  STACKLESS_ASSERT(self->started(), "finish: the tasklet has not started");
+  self->state = lifecycle::finished;  // not alive any more; its stack is released once we left it
   self->atomic = false;
   self->doomed = false;
   if (self->joiners) join_state_end(std::exchange(self->joiners, nullptr));
@@ -275,7 +284,6 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
   tasklet_impl* after = self->next;  // the tasklet that would run next
   const bool ring_empty = (after == self);
   ring_unlink(s, self);
-  self->finished = true;
 
   tasklet_impl* next;
   tasklet_impl* w = watchdog_or_main(s);
@@ -308,9 +316,10 @@ tasklet_impl* when_idle(scheduler& s, tasklet_impl* self, bool finishing) {
 void tasklet_entry(ctx::transfer_t tr) noexcept {
   scheduler& s = *tls_sched;
   eh_restore({});  // a new tasklet handles no exception yet (the thread's state is its caller's)
-  on_resume(s, tr);
   tasklet_impl* self = s.current;
-  self->started = true;
+  STACKLESS_ASSERT(self->state == lifecycle::fresh, "tasklet_entry: the tasklet is not fresh");
+  self->state = lifecycle::started;  // before on_resume's invariant check: current has started
+  on_resume(s, tr);
   std::exception_ptr err;
   try {
     take_bomb(self);  // killed or thrown into before it ever ran: dies without running its code
@@ -339,7 +348,7 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
   main_t = new tasklet_impl;  // NOLINT: owned by the scheduler, freed in ~scheduler
   main_t->sched = this;
   main_t->is_main = true;
-  main_t->alive = main_t->started = true;
+  main_t->state = lifecycle::started;
   main_t->handles.store(1, std::memory_order_relaxed);  // the scheduler's own (see release)
   main_t->id = 0;
   main_t->name = "main";
@@ -374,13 +383,13 @@ scheduler::~scheduler() {
       std::fprintf(stderr, "stackless: exception while unwinding a tasklet at thread exit\n");
     }
   }
-  if (all_head) {
+  if (!all.empty()) {
     std::fprintf(stderr, "stackless: %zu tasklet(s) refused to die at thread exit; leaked\n",
-                 alive_count);
+                 all.size());
   }
   unregister_scheduler(this);
   hook_thread_fiber_end(main_t->san);
-  main_t->alive = false;
+  main_t->state = lifecycle::unbound;
   main_t->sched = nullptr;
   if (main_t->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) delete_impl(main_t);
   thread_context_fini();
@@ -501,7 +510,7 @@ stack_stats get_stack_stats() noexcept {
   return r;
 }
 std::size_t alive_tasklets() noexcept {
-  return detail::tls_sched ? detail::tls_sched->alive_count : 0;
+  return detail::tls_sched ? detail::tls_sched->all.size() : 0;
 }
 
 }  // namespace stackless

@@ -107,20 +107,10 @@ inline void ring_unlink(scheduler& s, tasklet_impl* t) noexcept {
 
 // all_link/all_unlink: the scheduler's list of alive tasklets (killed at thread exit).
 inline void all_link(scheduler& s, tasklet_impl* t) noexcept {
-  t->all_prev = nullptr;
-  t->all_next = s.all_head;
-  if (s.all_head) s.all_head->all_prev = t;
-  s.all_head = t;
-  ++s.alive_count;
+  s.all.push_front(*t);  // newest first: unwind_all() reverses it into creation order
 }
 inline void all_unlink(scheduler& s, tasklet_impl* t) noexcept {
-  if (t->all_prev)
-    t->all_prev->all_next = t->all_next;
-  else
-    s.all_head = t->all_next;
-  if (t->all_next) t->all_next->all_prev = t->all_prev;
-  t->all_next = t->all_prev = nullptr;
-  --s.alive_count;
+  s.all.erase(s.all.iterator_to(*t));
 }
 
 // check_invariants(s): asserts the invariants of the run ring and the alive list

@@ -35,7 +35,7 @@ void release(tasklet_impl* t) noexcept {
   // tasklet nobody can name any more is killed so its destructors run. Scheduled or blocked ones
   // belong to the scheduler until they end (or are killed at thread exit). (On another thread
   // t is not ours to read any more: such a paused tasklet is killed when its thread exits.)
-  if (old == 2 && own && t->alive && t->link == link_kind::none && !t->finished &&
+  if (old == 2 && own && t->alive() && t->link == link_kind::none &&
       t->sched->unwinding == 0 &&  // kill_all() unwinds it itself
       std::find(t->sched->watchdogs.begin(), t->sched->watchdogs.end(), t) ==
           t->sched->watchdogs.end() &&
@@ -67,10 +67,10 @@ void bind_callable(tasklet_impl* t, std::unique_ptr<bound_callable> f) {
   }
   if (t == t->sched->current) throw_tasklet_error("can't (re)bind the current tasklet");
   if (t->link != link_kind::none) throw_tasklet_error("tasklet is scheduled");
-  if (t->started && t->alive) throw_tasklet_error("tasklet has C state on its stack");
-  if (t->alive) {
+  if (t->started()) throw_tasklet_error("tasklet has C state on its stack");
+  if (t->state == lifecycle::fresh) {
     // Unbinding a paused, never-started tasklet discards it without running anything.
-    t->alive = false;
+    t->state = lifecycle::unbound;
     t->handles.fetch_sub(1, std::memory_order_relaxed);  // the scheduler's; the caller has one
     all_unlink(*t->sched, t);
     if (t->joiners) join_state_end(std::exchange(t->joiners, nullptr));
@@ -86,7 +86,7 @@ void bind_callable(tasklet_impl* t, std::unique_ptr<bound_callable> f) {
 
 namespace {
 void make_alive(tasklet_impl* t, arg_pack_base* args) {
-  if (t->alive) throw_tasklet_error("tasklet is alive");
+  if (t->alive()) throw_tasklet_error("tasklet is alive");
   if (!t->bound) throw_tasklet_error("the tasklet was not bound to a function");
   scheduler& s = *t->sched;
   // The stack first: make_call() moves the callable out of t->bound, so a stack_error after it
@@ -109,9 +109,7 @@ void make_alive(tasklet_impl* t, arg_pack_base* args) {
     t->handles.store(2, std::memory_order_relaxed);
   else
     t->handles.fetch_add(1, std::memory_order_relaxed);
-  t->alive = true;
-  t->started = false;
-  t->finished = false;
+  t->state = lifecycle::fresh;
   all_link(s, t);
 }
 }  // namespace
@@ -141,7 +139,7 @@ tasklet& tasklet::insert() {
   tasklet_impl* t = checked();
   detail::check_thread(t);
   if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
-  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
+  if (!t->alive()) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
   if (t->link == link_kind::none) detail::ring_append(*t->sched, t);
   detail::check_invariants(*t->sched);
   return *this;
@@ -164,7 +162,7 @@ namespace {
 // check_switchable(s, t): Stackless's refusals for run() and switch_to() of t (not current).
 void check_switchable(const scheduler& s, const tasklet_impl* t) {
   if (t->link == link_kind::wait) detail::throw_tasklet_error("You cannot run a blocked tasklet");
-  if (!t->alive) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
+  if (!t->alive()) detail::throw_tasklet_error("You cannot run an unbound(dead) tasklet");
   if (s.trap > 0) detail::throw_trap();
 }
 }  // namespace
@@ -209,7 +207,7 @@ void tasklet::join() {
   if (t->is_main) detail::throw_tasklet_error("the main tasklet can't be joined: it never ends");
   scheduler& s = *t->sched;
   if (t == s.current) detail::throw_tasklet_error("a tasklet can't join itself");
-  if (!t->alive) return;
+  if (!t->alive()) return;
   if (!t->joiners) t->joiners = detail::join_state_new();
   detail::join_wait(t->joiners);
 }
@@ -238,7 +236,7 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   scheduler& s = *t->sched;
   tasklet_impl* self = s.current;
   if (t == self) std::rethrow_exception(e);
-  if (!t->alive) {
+  if (!t->alive()) {
     try {
       std::rethrow_exception(e);
     } catch (const tasklet_exit&) {
@@ -260,10 +258,10 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
 }
 
 bool tasklet::alive() const noexcept {
-  return impl_ && impl_->alive;
+  return impl_ && impl_->alive();
 }
 bool tasklet::paused() const noexcept {
-  return impl_ && impl_->alive && impl_->link == link_kind::none;
+  return impl_ && impl_->alive() && impl_->link == link_kind::none;
 }
 bool tasklet::blocked() const noexcept {
   return impl_ && impl_->link == link_kind::wait;

@@ -16,10 +16,14 @@
 //   link == ring  <=> the tasklet is in the run ring (runcount counts them, current included).
 //   link == wait  <=> the tasklet is in exactly one wait_owner's queue; owner != nullptr.
 //   link == none  <=> next == prev == nullptr (paused, unbound, or finished).
-//   alive         <=> bound with arguments or started, and not finished.
+//   link != none   => alive() (state fresh or started).
+//   alive() and not main <=> in the scheduler's all-tasklets list (all); it then has a stack.
+//   current        => state == started (a tasklet is marked started before anything runs on it).
+//   doomed         => alive().
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -48,6 +52,31 @@ void join_wait(scope_state* st);
 
 enum class link_kind : std::uint8_t { none, ring, wait };
 
+// lifecycle: where a tasklet is in its life. One state instead of the alive/started/finished
+// flags, whose other combinations no code handled. The transitions:
+//   unbound  --bind with arguments (make_alive)-->                    fresh
+//   fresh    --unbind (bind(nullptr))-->                              unbound
+//   fresh    --first switched to (tasklet_entry)-->                   started
+//   started  --its function returned or threw (finish)-->             finished
+//   finished --the tasklet that runs next released its stack-->       unbound (may be bound again)
+// The main tasklet is started from its scheduler's construction to its destruction.
+enum class lifecycle : std::uint8_t {
+  unbound,   // nothing to run: new, unbound, or ended and reaped (Stackless's "unbound(dead)")
+  fresh,     // bound with arguments and given a stack, never run: nothing on its stack yet
+  started,   // has executed code: has C state on its stack
+  finished,  // ended; its stack is released by whoever runs next (on_resume), then unbound
+};
+
+// The hook of the scheduler's list of alive tasklets (`all`). Safe-link mode where
+// STACKLESS_ASSERT is on: a tasklet freed, or linked a second time, while still listed asserts.
+#ifdef STACKLESS_ENABLE_ASSERTS
+using all_list_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#else
+using all_list_hook =
+    boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#endif
+
 struct tasklet_impl {
   // next_/prev_: neighbours in the run ring when link == ring, or in one wait queue when
   // link == wait; both null otherwise.
@@ -57,15 +86,15 @@ struct tasklet_impl {
   ctx::fcontext_t fctx = nullptr;  // saved context while not running
   stack_block* stack = nullptr;
   link_kind link = link_kind::none;
-  bool alive = false;
-  bool started = false;   // has executed code: has C state on its stack
-  bool finished = false;  // ended; its stack is released by whoever runs next
+  lifecycle state = lifecycle::unbound;
   bool is_main = false;
   bool atomic = false;
   bool block_trap = false;
   bool queued = false;           // in a wait queue; guarded by the owner's lock when it is shared
   bool threadblock_run = false;  // inside run(thread_block) as a watchdog
-  bool doomed = false;           // being unwound by kill_all() / the end of its thread
+  // Being unwound by kill_all() / the end of its thread; only while alive (finish() clears it).
+  // Not a lifecycle state: a fresh tasklet is doomed too, and stays doomed once it starts.
+  bool doomed = false;
   block_reason reason = block_reason::none;
   wait_owner* owner = nullptr;  // what it is blocked on (link == wait)
   void* slot = nullptr;         // the owner's per-wait data
@@ -79,11 +108,21 @@ struct tasklet_impl {
   std::uint64_t id = 0;
   std::size_t stack_size = 0;  // 0: the scheduler's default
   std::string name;
-  // all-alive list of the scheduler (killed at shutdown)
-  tasklet_impl* all_next = nullptr;
-  tasklet_impl* all_prev = nullptr;
+  all_list_hook all_hook;  // in the scheduler's `all` list while alive (main never is)
   [[no_unique_address]] fiber_annotations san;  // sanitizer state (fiber_hooks.hpp)
+
+  // alive(): bound with arguments or started, and not finished (Stackless's tasklet.alive).
+  bool alive() const noexcept { return state == lifecycle::fresh || state == lifecycle::started; }
+  // started(): has executed code, so it has C state on its stack, and has not ended.
+  bool started() const noexcept { return state == lifecycle::started; }
+  // finished(): has ended, and its stack is not released yet.
+  bool finished() const noexcept { return state == lifecycle::finished; }
 };
+
+// all_list: a scheduler's alive tasklets, main excluded, newest first (all_link/all_unlink).
+using all_list =
+    boost::intrusive::list<tasklet_impl, boost::intrusive::member_hook<tasklet_impl, all_list_hook,
+                                                                       &tasklet_impl::all_hook>>;
 
 // remote_item: work another thread hands to this scheduler (threads.cpp).
 struct remote_item {
@@ -124,8 +163,7 @@ struct scheduler {
   std::uint64_t next_id = 1;
   std::uint64_t switch_count = 0;
   std::thread::id thread = std::this_thread::get_id();
-  tasklet_impl* all_head = nullptr;
-  std::size_t alive_count = 0;
+  all_list all;  // killed at the end of the thread; all.size() is alive_tasklets()
   bool in_sched_cb = false;
   int unwinding = 0;  // > 0 while kill_all() switches into a doomed tasklet
   schedule_callback sched_cb;

@@ -70,7 +70,7 @@ bool push_remote_for(tasklet_impl* t, remote_item::kind_t kind, std::exception_p
 
 namespace {
 void apply_bomb(scheduler& s, tasklet_impl* t, std::exception_ptr e) {
-  if (!t->alive || t->finished) return;
+  if (!t->alive()) return;
   t->bomb = std::move(e);
   ensure_unblocked(s, t);
   if (t->link == link_kind::none) ring_append(s, t);
@@ -329,7 +329,7 @@ void run(thread_block_t) {
   for (;;) {
     detail::take_remote(s);
     if (self->next != self) break;
-    if (s.alive_count == 0) return;             // nothing here that another thread could wake
+    if (s.all.empty()) return;                  // nothing here that another thread could wake
     if (!detail::thread_block_wait(s)) return;  // nobody else can ever give us work
   }
   const bool old = std::exchange(self->threadblock_run, true);

@@ -18,7 +18,8 @@ namespace detail {
 // describe(s, indent): tasklets_report() for scheduler s.
 std::string describe(const scheduler& s, const char* indent) {
   std::string out;
-  for (const tasklet_impl* t = s.all_head; t; t = t->all_next) {
+  for (const tasklet_impl& member : s.all) {
+    const tasklet_impl* t = &member;
     if (t == s.current) continue;
     const char* state = "paused";
     if (t->link == link_kind::ring) {
@@ -38,7 +39,7 @@ std::string describe(const scheduler& s, const char* indent) {
     out += ": ";
     out += state;
     out += owner;
-    if (!t->started) out += " (never started)";
+    if (t->state == lifecycle::fresh) out += " (never started)";
     out += '\n';
   }
   return out;
@@ -51,7 +52,7 @@ void report_leftovers(scheduler& s, const char* when) {
   }();
   if (!on) return;
   std::size_t n = 0;
-  for (tasklet_impl* t = s.all_head; t; t = t->all_next) n += (t != s.current);
+  for (const tasklet_impl& t : s.all) n += (&t != s.current);
   if (n == 0) return;
   std::fprintf(stderr, "stackless: %zu tasklet(s) left %s:\n%s", n, when,
                describe(s, "  ").c_str());
@@ -80,8 +81,9 @@ std::exception_ptr unwind_all(scheduler& s) {
   tasklet_impl* self = s.current;
   std::exception_ptr first;
   const auto doom = [&](tasklet_impl* t) {
-    // Blocked during its own unwinding (doomed == 2) and not woken: refuse that operation.
-    if (t->doomed && t->started && t->link == link_kind::wait && !t->bomb)
+    // Blocked during its own unwinding (doomed already, and started) and not woken: refuse that
+    // operation.
+    if (t->doomed && t->started() && t->link == link_kind::wait && !t->bomb)
       t->bomb = unwinding_error(t);
     t->doomed = true;
     if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});
@@ -91,15 +93,15 @@ std::exception_ptr unwind_all(scheduler& s) {
   for (int round = 0; round < 10; ++round) {
     take_remote(s);
     std::vector<tasklet> victims;
-    for (tasklet_impl* t = s.all_head; t; t = t->all_next)
-      if (t != self && !t->is_main) victims.push_back(detail::tasklet_access::share(t));
+    for (tasklet_impl& t : s.all)
+      if (&t != self && !t.is_main) victims.push_back(detail::tasklet_access::share(&t));
     if (victims.empty()) break;
-    std::reverse(victims.begin(), victims.end());  // all_head is the newest: creation order
+    std::reverse(victims.begin(), victims.end());  // `all` is newest first: creation order
     // 1. Nobody runs normal code any more: all leave the run queue and their wait queues.
     for (int pass = 0; pass < 2; ++pass) {  // twice: remote work may make some runnable again
       for (auto& v : victims) {
         tasklet_impl* t = detail::tasklet_access::impl(v);
-        if (!t->alive) continue;
+        if (!t->alive()) continue;
         if (pass == 0 || t->link != link_kind::none) doom(t);
         if (t->link == link_kind::ring) ring_unlink(s, t);
       }
@@ -107,7 +109,7 @@ std::exception_ptr unwind_all(scheduler& s) {
     // 2. Each is unwound; whatever its unwinding makes runnable runs before the next one.
     for (auto& v : victims) {
       tasklet_impl* t = detail::tasklet_access::impl(v);
-      if (!t->alive) continue;
+      if (!t->alive()) continue;
       if (t->link == link_kind::wait) continue;  // blocked while unwinding: the next round
       if (!t->bomb) t->bomb = std::make_exception_ptr(tasklet_exit{});  // survived a kill
       if (t->link == link_kind::ring) ring_unlink(s, t);
