@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "stackless/channel.hpp"
+#include "stackless/runtime/detail/fast_path.hpp"
 
 namespace stackless {
 
@@ -25,6 +26,9 @@ channel_closed::channel_closed()
 namespace {
 thread_local channel_callback tls_channel_cb;
 thread_local bool tls_in_channel_cb = false;
+// tls_cb_armed: tls_channel_cb is set or a callback is running (one byte for begin() to test;
+// tls_channel_cb itself has a dynamic initialiser, so every access checks a guard).
+constinit thread_local bool tls_cb_armed = false;
 
 struct channel_ref : channel_base {
   explicit channel_ref(detail::channel_core* c) noexcept : channel_base(c) {}
@@ -32,7 +36,9 @@ struct channel_ref : channel_base {
 }  // namespace
 
 channel_callback set_channel_callback(channel_callback cb) {
-  return std::exchange(tls_channel_cb, std::move(cb));
+  channel_callback old = std::exchange(tls_channel_cb, std::move(cb));
+  tls_cb_armed = tls_in_channel_cb || static_cast<bool>(tls_channel_cb);
+  return old;
 }
 channel_callback get_channel_callback() {
   return tls_channel_cb;
@@ -266,8 +272,12 @@ bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
 [[gnu::cold, gnu::noinline]] static void run_callback(channel_core* c, int dir, bool will_block) {
   if (tls_in_channel_cb) throw error("Recursive channel call due to callbacks!");
   tls_in_channel_cb = true;
+  tls_cb_armed = true;
   struct reset {
-    ~reset() { tls_in_channel_cb = false; }
+    ~reset() {
+      tls_in_channel_cb = false;
+      tls_cb_armed = static_cast<bool>(tls_channel_cb);
+    }
   } r;
   tasklet cur = detail::tasklet_access::share(current_impl());
   // Call a copy: the callback may replace or remove itself (set_channel_callback inside the
@@ -278,16 +288,23 @@ bool channel_core::cancel_wait(tasklet_impl* t) noexcept {
 }
 
 waiter channel_core::begin(int dir) {
-  check_point();
-  if (tls_in_channel_cb) [[unlikely]]
-    throw error("Recursive channel call due to callbacks!");
-  if (tls_channel_cb) [[unlikely]] {
-    lock_.lock();
-    const bool will_block = !(balance_.load(std::memory_order_relaxed) * dir < 0);
-    lock_.unlock();
-    run_callback(this, dir, will_block);
+  check_point_fast();
+  if (tls_cb_armed) [[unlikely]] {
+    if (tls_in_channel_cb) throw error("Recursive channel call due to callbacks!");
+    if (tls_channel_cb) {
+      lock_.lock();
+      const bool will_block = !(balance_.load(std::memory_order_relaxed) * dir < 0);
+      lock_.unlock();
+      run_callback(this, dir, will_block);
+    }
   }
   lock_.lock();
+  // The fast paths: nobody of the other direction waits (the caller blocks), or a plain waiter
+  // does and there is no switch trap: partner() then has nothing else to decide.
+  const int b = balance_.load(std::memory_order_relaxed);
+  if (b * dir >= 0) return {};
+  if (!sel_head_ && !switch_trapped_fast()) [[likely]]
+    return {waiters_.head, nullptr};
   try {
     return partner(dir);
   } catch (...) {
@@ -312,7 +329,8 @@ waiter channel_core::partner(int dir) {
       if (ts < n->seq()) n = nullptr;
     }
     tasklet_impl* who = n ? n->sel->self : t;
-    if ((schedule_all_.load(std::memory_order_relaxed) ||
+    if (switch_trapped_fast() &&
+        (schedule_all_.load(std::memory_order_relaxed) ||
          preference_.load(std::memory_order_relaxed) == -dir) &&
         same_thread(who))
       throw_if_switch_trapped();
@@ -376,7 +394,12 @@ void channel_core::hand_off(waiter p, int dir, absorb_fn absorb) {
   if (dir < 0) static_cast<send_slot*>(wait_slot(partner))->done = true;
   waiters_.pop_front();
   balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
-  if (!same_thread(partner)) [[unlikely]] {
+  // Same thread: the preference rule says who runs (wake_here releases the lock first).
+  if (wake_here(partner,
+                all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
+                lock_)) [[likely]]
+    return;
+  {  // another thread's tasklet
     // Across threads the partner is made runnable in its own thread. It is handed over before
     // the lock is released, so its own thread's cancel_wait() either finds it queued or finds
     // its wake-up already in the remote queue. A sender then waits for the receive to return.
@@ -389,15 +412,6 @@ void channel_core::hand_off(waiter p, int dir, absorb_fn absorb) {
     }
     unpark_remote(partner);
     lock_.unlock();
-    return;
-  }
-  lock_.unlock();
-  if (all) [[unlikely]] {
-    unpark_append_and_schedule(partner);
-  } else if (pref == -dir) {
-    unpark_and_switch(partner);  // the partner's side is preferred: it runs now
-  } else {
-    unpark_append(partner);  // the caller continues
   }
 }
 
@@ -408,7 +422,7 @@ void channel_core::block(int dir, void* slot, absorb_fn absorb) {
       throw block_trap_error("this tasklet does not like to be blocked.");
     if (closing_.load(std::memory_order_relaxed)) [[unlikely]]
       throw channel_closed();
-    throw_if_switch_trapped();
+    throw_if_switch_trapped_fast();
   } catch (...) {
     lock_.unlock();
     throw;

@@ -57,8 +57,10 @@ void check_point() {
   scheduler& s = sched();
   if (s.current->bomb) [[unlikely]]
     take_bomb(s.current);  // left by deliver_later()
-  if (!s.budget_active) [[likely]]
+  if (!s.budget_active) [[likely]] {
+    tls_slow &= static_cast<std::uint8_t>(~kSlowCheck);  // nothing here until a bit is set again
     return;
+  }
   if (s.current == s.budget_watchdog) return;
   ++s.budget_checks;
   if (!budget_spent(s)) return;
@@ -73,6 +75,7 @@ void deliver_later(std::exception_ptr e) noexcept {
   if (!tls_sched || !e) return;
   tasklet_impl* self = tls_sched->current;
   if (!self->bomb) self->bomb = std::move(e);
+  tls_slow |= kSlowCheck;
 }
 
 }  // namespace detail
@@ -86,6 +89,7 @@ tasklet run(const run_budget& b) {
   const bool owner = !s.budget_active && (b.time.count() > 0 || b.switches > 0 || b.checks > 0);
   if (owner) {
     s.budget_active = true;
+    detail::tls_slow |= detail::kSlowCheck;
     s.interrupt_deferred = false;
     s.budget = b;
     s.budget_watchdog = self;

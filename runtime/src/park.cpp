@@ -162,6 +162,30 @@ void unpark_append_and_schedule(tasklet_impl* t) {
   take_bomb(self);
 }
 
+bool wake_here(tasklet_impl* t, wake how, biased_lock& lock) {
+  scheduler* s = tls_sched;
+  if (t->sched != s) [[unlikely]]
+    return false;
+  lock.unlock();
+  t->owner = nullptr;
+  t->slot = nullptr;
+  t->reason = block_reason::none;
+  if (how == wake::append) [[likely]] {
+    ring_append(*s, t);
+    return true;
+  }
+  tasklet_impl* self = s->current;
+  if (how == wake::run_now) {
+    ring_insert_before(*s, self->next, t);  // right after the caller, which becomes the tail
+    switch_current(*s, t);
+  } else {
+    ring_append(*s, t);
+    switch_current(*s, self->next);
+  }
+  take_bomb(self);
+  return true;
+}
+
 bool same_thread(const tasklet_impl* t) noexcept {
   return t->sched == tls_sched;
 }

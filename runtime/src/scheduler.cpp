@@ -24,6 +24,7 @@ namespace stackless {
 namespace detail {
 
 constinit thread_local scheduler* tls_sched = nullptr;
+constinit thread_local std::uint8_t tls_slow = kSlowCheck;  // fast_path.hpp
 
 #ifndef _WIN32  // Windows: scheduler_win.cpp
 namespace {
@@ -105,6 +106,7 @@ void tasklet_entry(ctx::transfer_t t) noexcept;
   } catch (...) {
     // It died with another error, routed to us: the resumer raises it from what it was doing.
     if (!s.current->bomb) s.current->bomb = std::current_exception();
+    tls_slow |= kSlowCheck;
   }
 }
 
@@ -357,6 +359,7 @@ scheduler::scheduler() : default_stack(kDefaultStack) {
   hook_thread_fiber(main_t->san);
   current = main_t;
   runcount = 1;
+  tls_slow = kSlowCheck;  // a new scheduler: no trap; check_point() clears the rest
   thread_context_init();
   install_overflow_handler();
   register_scheduler(this);
@@ -475,6 +478,10 @@ int switch_trap(int delta) {
   scheduler& s = detail::sched();
   int old = s.trap;
   s.trap += delta;
+  if (s.trap > 0)
+    detail::tls_slow |= detail::kSlowTrap;
+  else
+    detail::tls_slow &= static_cast<std::uint8_t>(~detail::kSlowTrap);
   // An interrupt deferred by the trap fires as soon as the trap is released (as on leaving an
   // atomic section).
   if (old > 0 && s.trap <= 0 && s.interrupt_deferred && !s.current->atomic) [[unlikely]]

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "stackless/runtime/detail/assert.hpp"
+#include "stackless/runtime/detail/fast_path.hpp"
 #include "tasklet_impl.hpp"
 
 namespace stackless::detail {

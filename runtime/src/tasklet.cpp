@@ -247,6 +247,7 @@ void tasklet::throw_exception(std::exception_ptr e, bool pending) {
   }
   if (!pending && s.trap > 0) detail::throw_trap();
   t->bomb = std::move(e);
+  detail::tls_slow |= detail::kSlowCheck;
   detail::ensure_unblocked(s, t);
   if (pending) {
     if (t->link == link_kind::none) detail::ring_append(s, t);

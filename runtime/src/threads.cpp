@@ -72,6 +72,7 @@ namespace {
 void apply_bomb(scheduler& s, tasklet_impl* t, std::exception_ptr e) {
   if (!t->alive()) return;
   t->bomb = std::move(e);
+  tls_slow |= kSlowCheck;
   ensure_unblocked(s, t);
   if (t->link == link_kind::none) ring_append(s, t);
 }
