@@ -1,14 +1,8 @@
-// stackless::net: sockets on the poller (addresses: net_address.cpp). Every blocking call is one or
-// more backend operations (poller.hpp's submit with the socket's deadline); a socket in
+// stackless::net: sockets on the poller (addresses: net_address.cpp; the socket's state and its
+// receive/send paths: net_impl.hpp; makefile()'s stream: net_file.cpp). Every blocking call is
+// one or more backend operations (poller.hpp's submit with the socket's deadline); a socket in
 // non-blocking mode (timeout 0) makes the system call directly. The only place where a socket's
 // negative errno becomes an exception (system_error naming the call and the address).
-//
-// Invariants (per socket_impl, all thread-confined):
-//   pending holds stream bytes a cancelled recv took; they precede anything still in the kernel,
-//   because receives are serialised by rlock (a second receive cannot overtake the first).
-//   pending_dgrams / pending_accepts likewise hold datagrams and connections.
-//   refs counts the socket handle plus one per call in progress: a call never touches a freed
-//   impl, whatever happens to the handle meanwhile.
 #include "stackless/net.hpp"
 
 #include <arpa/inet.h>
@@ -27,6 +21,7 @@
 #include <thread>
 #include <tuple>
 
+#include "net_impl.hpp"
 #include "poller.hpp"
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/park.hpp"
@@ -40,35 +35,8 @@ using io::detail::op_args;
 using io::detail::op_kind;
 using io::detail::outcome;
 
-// ---- the socket's state ----------------------------------------------------------------------
+// ---- the socket's state (net_impl.hpp) ------------------------------------------------------
 namespace detail {
-
-constexpr std::size_t kMaxRecv = std::size_t{1} << 20;  // one recv moves at most 1 MiB
-constexpr std::size_t kMaxSend = std::size_t{1} << 30;
-
-struct socket_impl {
-  int fd = -1;
-  int family = 0, type = 0;
-  std::thread::id owner = std::this_thread::get_id();
-  // timeout: nullopt blocks without limit; zero is non-blocking.
-  std::optional<deadline_clock::duration> timeout;
-  bool closing = false;          // close() began: no new operation starts
-  bool closer_active = false;    // a tasklet is inside close_socket()
-  io::detail::op_group group;    // every operation in flight on fd
-  stackless::lock rlock, wlock;  // receives, sends: one call of each kind at a time (FIFO)
-  address peer;                  // known peer (connect, accept), for messages
-  std::string pending;           // stream bytes a cancelled receive took
-  std::deque<std::pair<std::string, address>> pending_dgrams;
-  std::deque<std::pair<int, address>> pending_accepts;
-  std::size_t refs = 1;
-
-  bool stream() const noexcept { return type == SOCK_STREAM; }
-  bool nonblocking() const noexcept { return timeout && timeout->count() == 0; }
-  deadline_clock::time_point deadline() const {
-    if (!timeout) return no_deadline;
-    return deadline_clock::now() + *timeout;
-  }
-};
 
 void socket_release::operator()(socket_impl* s) const noexcept {
   if (--s->refs > 0) return;
@@ -77,19 +45,6 @@ void socket_release::operator()(socket_impl* s) const noexcept {
   for (auto& [fd, a] : s->pending_accepts) ::close(fd);
   delete s;  // NOLINT: reference counted (socket_impl::refs)
 }
-
-namespace {
-
-class hold {
- public:
-  explicit hold(socket_impl& s) noexcept : s_(s) { ++s_.refs; }
-  ~hold() { socket_release{}(&s_); }
-  hold(const hold&) = delete;
-  hold& operator=(const hold&) = delete;
-
- private:
-  socket_impl& s_;
-};
 
 // where(s, what, to): "stackless::net::<what>" plus " to|from <addr>" when an address is known.
 std::string where(const char* what, const char* prep, const address& a) {
@@ -143,64 +98,8 @@ void check_open(const socket_impl& s, const char* what) {
   throw std::system_error(err, std::generic_category(), where);
 }
 
-[[noreturn]] void fail_timeout(const std::string& where, const std::string& extra = {}) {
+[[noreturn]] void fail_timeout(const std::string& where, const std::string& extra) {
   throw stackless::timeout_error(where + ": timed out" + extra);
-}
-
-// kind_lock: one receive (or send) call at a time per socket, FIFO; the wait counts against the
-// call's deadline. Non-blocking sockets do not wait for it (EAGAIN).
-class kind_lock {
- public:
-  kind_lock(socket_impl& s, stackless::lock& l, deadline_clock::time_point deadline,
-            const char* what)
-      : l_(l) {
-    if (s.nonblocking()) {
-      if (!l_.try_lock()) fail_errno(EAGAIN, std::string("stackless::net::") + what);
-    } else if (deadline == no_deadline) {
-      l_.lock();
-    } else if (!l_.try_lock_until(deadline)) {
-      fail_timeout(std::string("stackless::net::") + what);
-    }
-    if (s.closing || s.fd < 0) {
-      l_.unlock();
-      fail_closed(what);
-    }
-  }
-  ~kind_lock() { l_.unlock(); }
-  kind_lock(const kind_lock&) = delete;
-  kind_lock& operator=(const kind_lock&) = delete;
-
- private:
-  stackless::lock& l_;
-};
-
-// perform(s, a, deadline, keep, where): one operation, repeated on EINTR/EAGAIN. A kill or
-// throw that arrives while it runs: `keep(result, addrlen)` keeps what a completed operation
-// produced (result >= 0), then the exception propagates. Returns the result (>= 0) and sets
-// `addrlen` for accept/recvmsg; raises timeout_error, EBADF (closed meanwhile) or the errno.
-template <class Keep, class Where>
-long perform(socket_impl& s, op_args a, deadline_clock::time_point deadline, Keep&& keep,
-             Where&& where_fn, std::uint32_t* addrlen = nullptr, const char* what = "operation") {
-  const std::uint32_t addrlen0 = a.addrlen;
-  for (;;) {
-    if (s.closing || s.fd < 0) fail_closed(what);  // no switch between this and the submission
-    a.fd = s.fd;
-    a.addrlen = addrlen0;
-    const outcome o = io::detail::submit(a, &s.group, deadline);
-    if (o.interrupted) {
-      if (o.result >= 0) keep(o.result, o.addrlen);
-      o.rethrow_if_interrupted();
-    }
-    if (o.timed_out) fail_timeout(where_fn());
-    const long r = o.result;
-    if (r >= 0) {
-      if (addrlen) *addrlen = o.addrlen;
-      return r;
-    }
-    if (s.closing && r == io::detail::kCancelled) fail_closed(what);
-    if (r == -EINTR || r == -EAGAIN) continue;
-    fail_errno(static_cast<int>(-r), where_fn());
-  }
 }
 
 // direct(r, where): a non-blocking socket's system call result (-1 with errno set).
@@ -285,24 +184,7 @@ std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, add
   return recv_common(s, dst, n, flags, from, what, s.deadline());
 }
 
-// send_some(s, p, n, flags, deadline, what, where_fn, keep): one send; returns the bytes sent.
-// keep(sent, 0) is told what a send that completed before a kill reached the tasklet sent.
-template <class Where, class Keep = void (*)(long, std::uint32_t)>
-std::size_t send_some(
-    socket_impl& s, const char* p, std::size_t n, int flags, deadline_clock::time_point deadline,
-    const char* what, Where&& where_fn, Keep&& keep = [](long, std::uint32_t) {}) {
-  flags |= MSG_NOSIGNAL;
-  n = std::min(n, kMaxSend);
-  if (s.nonblocking())
-    return static_cast<std::size_t>(
-        direct_result(::send(s.fd, p, n, flags | MSG_DONTWAIT), where_fn()));
-  op_args a;
-  a.kind = op_kind::send;
-  a.buf = const_cast<char*>(p);
-  a.len = static_cast<std::uint32_t>(n);
-  a.msg_flags = flags;
-  return static_cast<std::size_t>(perform(s, a, deadline, keep, where_fn, nullptr, what));
-}
+namespace {
 
 // connect_impl(s, addr): 0 or the errno (ETIMEDOUT for a timeout); EBADF raises.
 int connect_impl(socket_impl& s, const address& addr, const char* what) {
@@ -682,268 +564,6 @@ int socket::family() const noexcept {
 }
 int socket::type() const noexcept {
   return impl_ ? impl_->type : 0;
-}
-
-// ---- socket_file ------------------------------------------------------------------------------
-// Not io::file: its reads and writes are read/write ops, which the thread-pool backend performs
-// on a blocking worker (a socket would then hold a worker per connection) and which know
-// nothing of the socket's timeout, pending bytes or close(). The stream below is the same
-// buffering (a read buffer with a consumed prefix, a write buffer that keeps what was not sent)
-// on the socket's own receive and send paths.
-
-namespace detail {
-
-struct socket_file_state {
-  std::unique_ptr<socket_impl, socket_release> sock;  // a reference, not the handle
-  bool readable = false, writable = false;
-  std::size_t bufsize = 8192;  // 0: unbuffered
-  bool line_buffered = false;
-  std::size_t max_line = 65536;
-  std::string rbuf;  // received, not yet returned: rbuf[rpos..]
-  std::size_t rpos = 0;
-  std::string wbuf;  // written, not yet sent
-  bool closed = false;
-  stackless::lock lk;  // one whole call at a time (FIFO)
-
-  std::string_view unread() const noexcept { return std::string_view(rbuf).substr(rpos); }
-  std::string take(std::size_t n) {
-    std::string out = rbuf.substr(rpos, n);
-    rpos += n;
-    if (rpos == rbuf.size()) {
-      rbuf.clear();
-      rpos = 0;
-    }
-    return out;
-  }
-};
-
-namespace {
-
-[[noreturn]] void fail_file(const char* what, const char* why) {
-  throw std::system_error(EBADF, std::generic_category(),
-                          std::string("stackless::net::socket_file::") + what + ": " + why);
-}
-
-// file_call: the prologue of every socket_file call: the state kept alive (the handle may go
-// meanwhile), the owner thread, the file and socket open, the mode, and the file's lock taken
-// within the socket's timeout (whose deadline then covers the whole call).
-class file_call {
- public:
-  file_call(const std::shared_ptr<socket_file_state>& st, const char* what, bool reading,
-            bool writing)
-      : st_(st ? st
-               : throw std::system_error(
-                     EBADF, std::generic_category(),
-                     std::string("stackless::net::socket_file::") + what + ": file is closed")),
-        s_(*st_->sock),
-        h_(s_) {
-    if (s_.owner != std::this_thread::get_id()) {
-      throw wrong_thread_error(std::string("stackless::net::socket_file::") + what +
-                               ": the socket belongs to the thread that made it");
-    }
-    if (st_->closed) fail_file(what, "file is closed");
-    if (reading && !st_->readable) fail_file(what, "file not open for reading");
-    if (writing && !st_->writable) fail_file(what, "file not open for writing");
-    check_open(s_, what);
-    deadline = s_.deadline();
-    if (s_.nonblocking()) {
-      if (!st_->lk.try_lock()) fail_errno(EAGAIN, std::string("stackless::net::") + what);
-    } else if (deadline == no_deadline) {
-      st_->lk.lock();
-    } else if (!st_->lk.try_lock_until(deadline)) {
-      fail_timeout(std::string("stackless::net::socket_file::") + what);
-    }
-  }
-  ~file_call() { st_->lk.unlock(); }
-  file_call(const file_call&) = delete;
-  file_call& operator=(const file_call&) = delete;
-
-  socket_file_state& st() const noexcept { return *st_; }
-  socket_impl& sock() const noexcept { return s_; }
-  deadline_clock::time_point deadline;
-
- private:
-  std::shared_ptr<socket_file_state> st_;
-  socket_impl& s_;
-  hold h_;
-};
-
-// fill(c, want, what): receives up to `want` more bytes into the read buffer; false at EOF.
-bool fill(file_call& c, std::size_t want, const char* what) {
-  socket_file_state& st = c.st();
-  if (st.rpos > 0) {  // compact: the buffer holds only what is unread
-    st.rbuf.erase(0, st.rpos);
-    st.rpos = 0;
-  }
-  const std::size_t old = st.rbuf.size();
-  st.rbuf.resize(old + std::min(want, kMaxRecv));
-  std::size_t n = 0;
-  try {
-    n = recv_common(c.sock(), st.rbuf.data() + old, st.rbuf.size() - old, 0, nullptr, what,
-                    c.deadline);
-  } catch (...) {
-    st.rbuf.resize(old);  // a killed recv's bytes wait in the socket (pending) for the next one
-    throw;
-  }
-  st.rbuf.resize(old + n);
-  return n > 0;
-}
-
-// flush_locked(c, what): sends the write buffer; what was sent leaves it, even when a kill,
-// a timeout or an error stops the loop.
-void flush_locked(file_call& c, const char* what) {
-  socket_file_state& st = c.st();
-  socket_impl& s = c.sock();
-  if (st.wbuf.empty()) return;
-  kind_lock lk(s, s.wlock, c.deadline, what);
-  const auto where_fn = [&] { return where(what, "to", peer_name(s)); };
-  auto keep = [&](long r, std::uint32_t) { st.wbuf.erase(0, static_cast<std::size_t>(r)); };
-  while (!st.wbuf.empty()) {
-    const std::size_t n =
-        send_some(s, st.wbuf.data(), st.wbuf.size(), 0, c.deadline, what, where_fn, keep);
-    st.wbuf.erase(0, n);
-  }
-}
-
-}  // namespace
-}  // namespace detail
-
-socket_file socket::makefile(std::string_view mode, int buffering, std::size_t max_line) {
-  socket_impl& s = live("makefile");
-  detail::check_open(s, "makefile");
-  auto st = std::make_shared<detail::socket_file_state>();
-  for (char ch : mode) {
-    bool& flag = ch == 'r' ? st->readable : st->writable;
-    if ((ch != 'r' && ch != 'w' && ch != 'b') || (ch != 'b' && flag) ||
-        (ch == 'b' && mode.find('b') != mode.rfind('b'))) {
-      throw std::invalid_argument("stackless::net::socket::makefile: invalid mode '" +
-                                  std::string(mode) + "' (expected r, w or rw, and maybe b)");
-    }
-    if (ch != 'b') flag = true;
-  }
-  if (!st->readable && !st->writable) {
-    throw std::invalid_argument("stackless::net::socket::makefile: invalid mode '" +
-                                std::string(mode) + "' (expected r, w or rw, and maybe b)");
-  }
-  if (max_line == 0)
-    throw std::invalid_argument("stackless::net::socket::makefile: max_line must be positive");
-  if (buffering == 0) st->bufsize = 0;
-  if (buffering == 1) st->line_buffered = true;
-  if (buffering > 1) st->bufsize = static_cast<std::size_t>(buffering);
-  st->max_line = max_line;
-  ++s.refs;
-  st->sock.reset(&s);
-  return socket_file(std::move(st));
-}
-
-socket_file::socket_file() noexcept = default;
-socket_file::socket_file(std::shared_ptr<detail::socket_file_state> st) noexcept
-    : st_(std::move(st)) {}
-socket_file::socket_file(socket_file&&) noexcept = default;
-socket_file& socket_file::operator=(socket_file&& o) noexcept {
-  if (this != &o) {
-    socket_file old(std::move(*this));
-    st_ = std::move(o.st_);
-  }
-  return *this;
-}
-
-socket_file::~socket_file() {
-  if (!st_ || st_->closed || st_->wbuf.empty()) return;
-  socket_impl& s = *st_->sock;
-  const bool can_flush = std::uncaught_exceptions() == 0 && s.owner == std::this_thread::get_id() &&
-                         !s.closing && s.fd >= 0;
-  if (can_flush) {
-    try {
-      flush();
-      return;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "stackless: ~socket_file: %s\n", e.what());
-    } catch (...) {
-      // A kill that arrived while flushing: the rest is dropped, the kill delivered again at
-      // the next switch (as ~socket does).
-      std::fprintf(stderr, "stackless: ~socket_file: %zu unsent byte(s) dropped\n",
-                   st_->wbuf.size());
-      try {
-        getcurrent().throw_exception(std::current_exception(), /*pending=*/true);
-      } catch (...) {
-        std::fprintf(stderr, "stackless: ~socket_file: a kill received meanwhile was lost\n");
-      }
-      return;
-    }
-  }
-  std::fprintf(stderr, "stackless: ~socket_file: %zu unsent byte(s) dropped\n", st_->wbuf.size());
-}
-
-std::string socket_file::readline(std::optional<std::size_t> limit) {
-  detail::file_call c(st_, "readline", true, false);
-  detail::socket_file_state& st = c.st();
-  const std::size_t cap = limit.value_or(st.max_line);
-  if (cap == 0) return {};
-  for (;;) {
-    const std::string_view u = st.unread();
-    const std::size_t nl = u.substr(0, cap).find('\n');
-    if (nl != std::string_view::npos) return st.take(nl + 1);
-    if (u.size() >= cap) return st.take(cap);
-    // Unbuffered: one byte at a time, so nothing past the line leaves the socket.
-    const std::size_t want = st.bufsize == 0 ? 1 : std::min(st.bufsize, cap - u.size());
-    if (!detail::fill(c, want, "readline")) return st.take(st.unread().size());  // EOF
-  }
-}
-
-std::string socket_file::read(std::size_t n) {
-  detail::file_call c(st_, "read", true, false);
-  detail::socket_file_state& st = c.st();
-  while (st.unread().size() < n) {
-    const std::size_t missing = n - st.unread().size();
-    if (!detail::fill(c, st.bufsize == 0 ? missing : std::max(missing, st.bufsize), "read")) break;
-  }
-  return st.take(std::min(n, st.unread().size()));
-}
-
-std::size_t socket_file::write(std::string_view data) {
-  detail::file_call c(st_, "write", false, true);
-  detail::socket_file_state& st = c.st();
-  st.wbuf.append(data);
-  if (st.bufsize == 0 || st.wbuf.size() >= st.bufsize ||
-      (st.line_buffered && data.find('\n') != std::string_view::npos)) {
-    detail::flush_locked(c, "write");
-  }
-  return data.size();
-}
-
-void socket_file::flush() {
-  detail::file_call c(st_, "flush", false, false);
-  detail::flush_locked(c, "flush");
-}
-
-void socket_file::close() {
-  if (!st_ || st_->closed) return;
-  if (st_->sock->owner != std::this_thread::get_id()) {
-    throw wrong_thread_error(
-        "stackless::net::socket_file::close: the socket belongs to the thread that made it");
-  }
-  std::exception_ptr e;
-  if (!st_->wbuf.empty()) {
-    try {
-      flush();
-    } catch (...) {
-      e = std::current_exception();
-    }
-  }
-  st_->closed = true;
-  st_->wbuf.clear();
-  st_->rbuf.clear();
-  st_->rpos = 0;
-  if (e) std::rethrow_exception(e);
-}
-
-bool socket_file::closed() const noexcept {
-  return !st_ || st_->closed;
-}
-
-std::size_t socket_file::max_line() const noexcept {
-  return st_ ? st_->max_line : 0;
 }
 
 socket create_connection(const address& addr, std::optional<double> timeout) {
