@@ -77,13 +77,7 @@ class file_call {
     if (writing && !st_->writable) fail_file(what, "file not open for writing");
     check_open(s_, what);
     deadline = s_.deadline();
-    if (s_.nonblocking()) {
-      if (!st_->lk.try_lock()) fail_errno(EAGAIN, std::string("stackless::net::") + what);
-    } else if (deadline == no_deadline) {
-      st_->lk.lock();
-    } else if (!st_->lk.try_lock_until(deadline)) {
-      fail_timeout(std::string("stackless::net::socket_file::") + what);
-    }
+    lock_within(s_, st_->lk, deadline, what, std::string("stackless::net::socket_file::") + what);
   }
   ~file_call() { st_->lk.unlock(); }
   file_call(const file_call&) = delete;

@@ -83,6 +83,20 @@ void check_open(const socket_impl& s, const char* what);
 // direct_result(r, where): a non-blocking socket's system call result (-1 with errno set).
 long direct_result(long r, const std::string& where);
 
+// lock_within(s, l, deadline, what, who): takes l for a call on s: at once or EAGAIN on a
+// non-blocking socket, else waiting until the deadline (timeout_error naming `who`).
+inline void lock_within(const socket_impl& s, stackless::lock& l,
+                        deadline_clock::time_point deadline, const char* what,
+                        const std::string& who) {
+  if (s.nonblocking()) {
+    if (!l.try_lock()) fail_errno(EAGAIN, std::string("stackless::net::") + what);
+  } else if (deadline == no_deadline) {
+    l.lock();
+  } else if (!l.try_lock_until(deadline)) {
+    fail_timeout(who);
+  }
+}
+
 // kind_lock: one receive (or send) call at a time per socket, FIFO; the wait counts against the
 // call's deadline. Non-blocking sockets do not wait for it (EAGAIN).
 class kind_lock {
@@ -90,13 +104,7 @@ class kind_lock {
   kind_lock(socket_impl& s, stackless::lock& l, deadline_clock::time_point deadline,
             const char* what)
       : l_(l) {
-    if (s.nonblocking()) {
-      if (!l_.try_lock()) fail_errno(EAGAIN, std::string("stackless::net::") + what);
-    } else if (deadline == no_deadline) {
-      l_.lock();
-    } else if (!l_.try_lock_until(deadline)) {
-      fail_timeout(std::string("stackless::net::") + what);
-    }
+    lock_within(s, l_, deadline, what, std::string("stackless::net::") + what);
     if (s.closing || s.fd < 0) {
       l_.unlock();
       fail_closed(what);
