@@ -1,7 +1,6 @@
 // io::file's OS calls on Windows (docs/windows.md). Files are opened overlapped for the IOCP
 // backend and wrapped in C runtime descriptors (the open itself is backend_iocp.cpp's, on a pool
 // thread). (POSIX: file_posix.cpp.)
-#include <fcntl.h>
 #include <io.h>
 #include <windows.h>
 
