@@ -23,12 +23,6 @@
 #include <string>
 #include <vector>
 
-#ifdef _WIN32
-int main() {
-  std::puts("chat: sockets are not implemented on Windows yet (docs/net.md)");
-  return 0;
-}
-#else
 using namespace stackless;
 
 namespace {
@@ -214,4 +208,3 @@ int main(int argc, char** argv) {
                 heard[0].size(), ok ? "ok" : "FAILED", long_line_dropped ? "ok" : "FAILED");
   return ok ? 0 : 1;
 }
-#endif

@@ -11,12 +11,6 @@
 #include <cstring>
 #include <string>
 
-#ifdef _WIN32
-int main() {
-  std::puts("echo: sockets are not implemented on Windows yet (docs/net.md)");
-  return 0;
-}
-#else
 using namespace stackless;
 
 int main(int argc, char** argv) {
@@ -77,4 +71,3 @@ int main(int argc, char** argv) {
   if (!quiet) std::printf("%d of %d clients echoed %d messages each\n", ok, clients, messages);
   return ok == clients ? 0 : 1;
 }
-#endif

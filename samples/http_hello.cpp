@@ -18,12 +18,6 @@
 #include <optional>
 #include <string>
 
-#ifdef _WIN32
-int main() {
-  std::puts("http_hello: sockets are not implemented on Windows yet (docs/net.md)");
-  return 0;
-}
-#else
 using namespace stackless;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -198,4 +192,3 @@ int main(int argc, char** argv) {
   }
   return answered == requests && closed_ok && refused_large && loris_cut && cut_off == 1 ? 0 : 1;
 }
-#endif

@@ -5,7 +5,8 @@
 // in liburing; the conversion to exceptions happens once, in io::file.
 //
 // On Windows (backend_iocp.cpp) results are a byte count or a negative Win32 error code
-// (GetLastError()), reported with std::system_category.
+// (GetLastError()), reported with std::system_category; for the socket kinds a negative Winsock
+// code (WSAGetLastError()), which net.cpp translates to an errno (net_sys.hpp).
 //
 // Threading: every member is called on the poller's own thread. A backend may use threads of its
 // own (the thread pool) but hands completions back only through poll().
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <system_error>
@@ -41,10 +43,12 @@ constexpr long kInterrupted = -4;                // -EINTR on Linux
 
 // The path-based and descriptor-lifetime operations (openat, close, ftruncate) go through the
 // poller too, so a slow file system (NFS, FUSE, a cold dentry cache) blocks only the tasklet.
-// The socket kinds (net.cpp, POSIX only): accept (buf: sockaddr storage, addrlen: its size in,
-// the peer's out; result: the new descriptor), connect (buf: sockaddr, len: its size), recv/send
-// (buf, len, msg_flags), recvmsg/sendmsg (buf: a msghdr, msg_flags). Sockets are always streams:
-// offset is unused.
+// The socket kinds (net.cpp): accept (POSIX: buf: sockaddr storage, addrlen: its size in, the
+// peer's out; Windows: buf: a win_accept; result: the new descriptor), connect (buf: sockaddr,
+// len: its size), recv/send (buf, len, msg_flags), recvmsg/sendmsg (buf: a msghdr; Windows: a
+// win_dgram; msg_flags). Sockets are always streams: offset is unused.
+// external (Windows only): an op that no system call performs: it completes when another thread
+// calls complete() on the external_completion that buf points to (net_resolve.cpp's lookups).
 enum class op_kind : std::uint8_t {
   read,
   write,
@@ -57,7 +61,8 @@ enum class op_kind : std::uint8_t {
   recv,
   send,
   recvmsg,
-  sendmsg
+  sendmsg,
+  external
 };
 
 // run_blocking(o): op o done by a blocking call of the calling thread. POSIX: the system call,
@@ -69,15 +74,50 @@ long run_blocking(struct op& o) noexcept;
 
 // is_socket_op(k): an op on a socket (the thread pool waits for readiness instead of a worker).
 constexpr bool is_socket_op(op_kind k) noexcept {
-  return k >= op_kind::accept;
+  return k >= op_kind::accept && k <= op_kind::sendmsg;
 }
+
+#ifdef _WIN32
+// The buffers of the socket kinds on Windows (net.cpp fills them in the waiting tasklet's frame;
+// backend_iocp.cpp makes the Winsock calls). Sizes are sockaddr_storage's (128 bytes).
+inline constexpr std::size_t kSockaddrMax = 128;
+// win_accept: AcceptEx's. The caller makes `accepted` (a SOCKET's value, as fileno() gives it)
+// and closes it unless the op succeeded; on success the backend has run SO_UPDATE_ACCEPT_CONTEXT
+// on it, copied the peer's address into `peer` (op::addrlen: its length), and the result is
+// `accepted`.
+struct win_accept {
+  int accepted = -1;
+  alignas(8) std::byte peer[kSockaddrMax];
+  alignas(8) std::byte out[2 * (kSockaddrMax + 16)];  // the local and remote addresses
+};
+// win_dgram: WSARecvFrom's or WSASendTo's. recvfrom: name receives the sender, namelen its size
+// in and its length out (written when the op completes, so it lives here, not on a call frame).
+struct win_dgram {
+  void* data = nullptr;
+  std::uint32_t len = 0;
+  void* name = nullptr;
+  int namelen = 0;
+};
+// external_completion: what an op_kind::external op waits for (buf). complete() (any thread,
+// once) completes the op with result 0, or makes a later one complete at once; a cancel before
+// complete() ends it with kCancelled and complete() then touches nothing of the op's. Shared by
+// both sides (the op's owner keeps it alive while the op is in flight; the other thread keeps it
+// alive until complete() returns).
+struct external_completion {
+  void complete() noexcept;  // backend_iocp.cpp
+  std::mutex m;
+  bool done = false;     // complete() was called
+  void* port = nullptr;  // while an op waits: the port to post to and its OVERLAPPED
+  void* ov = nullptr;
+};
+#endif
 
 // A backend's own per-op state (the thread pool's phase, worker and cancel flag; IOCP's
 // OVERLAPPED) lives inside the op, so that an operation allocates nothing, in an area the rest
 // of the library does not interpret. Its size is the largest backend's on the platform; a backend
 // whose state does not fit fails to compile (op_state_fits).
 #ifdef _WIN32
-inline constexpr std::size_t kOpStateSize = 40;  // IOCP: an OVERLAPPED (32 bytes) and a phase
+inline constexpr std::size_t kOpStateSize = 40;  // IOCP: an OVERLAPPED (32), a phase, WSARecv flags
 #else
 inline constexpr std::size_t kOpStateSize = 16;  // thread pool: a pthread_t, a phase, a flag
 #endif

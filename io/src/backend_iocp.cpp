@@ -22,8 +22,23 @@
 // a killed tasklet is closed by submit_open(). Handles are associated with the port on their
 // first read or write (again on every one: a closed handle's value may come back for a new
 // file; associating a handle twice with the same port fails harmlessly).
+//
+// Sockets (net.cpp) take the same three outcomes and the same cancellation: WSARecv, WSASend,
+// WSARecvFrom, WSASendTo, AcceptEx and ConnectEx with the op's OVERLAPPED (WSA_IO_PENDING is
+// ERROR_IO_PENDING), their results taken with WSAGetOverlappedResult (Winsock error codes, as
+// WSAGetLastError() gives them). A socket's value is carried in op::fd (see net.hpp's fileno()).
+// After a successful AcceptEx the backend runs SO_UPDATE_ACCEPT_CONTEXT and GetAcceptExSockaddrs
+// (win_accept, backend.hpp), after a ConnectEx SO_UPDATE_CONNECT_CONTEXT, so the socket the
+// tasklet gets back works with getpeername(), shutdown() and the rest.
+//
+// op_kind::external (getaddrinfo's wake-up) is issued to nobody: the op waits for the thread that
+// calls external_completion::complete() to post its OVERLAPPED to the port (kExternalKey).
 #ifdef _WIN32
 
+// clang-format off
+#include <winsock2.h>  // before windows.h
+#include <mswsock.h>
+// clang-format on
 #include <fcntl.h>
 #include <io.h>
 #include <windows.h>
@@ -47,6 +62,7 @@ namespace {
 struct iocp_state {
   OVERLAPPED ov;  // first: a packet's OVERLAPPED* is the address of the op's state area
   int phase;      // 0 staged, 1 while a completion packet is due, 2 complete
+  DWORD flags;    // WSARecv/WSARecvFrom's flags word (in/out; the kernel may write it until done)
 };
 static_assert(std::is_standard_layout_v<iocp_state> && offsetof(iocp_state, ov) == 0);
 iocp_state& iocp_of(op& o) noexcept {
@@ -56,6 +72,7 @@ iocp_state& iocp_of(op& o) noexcept {
 constexpr ULONG_PTR kOpKey = 1;        // packets of ReadFile/WriteFile
 constexpr ULONG_PTR kWakeKey = 2;      // wake(): PostQueuedCompletionStatus
 constexpr ULONG_PTR kBlockingKey = 3;  // a pool worker finished a blocking call (o.result set)
+constexpr ULONG_PTR kExternalKey = 4;  // external_completion::complete() (result 0)
 constexpr ULONG kEntries = 64;
 
 bool real_read(void* h, void* buf, std::uint32_t len, void* ov) {
@@ -65,8 +82,38 @@ bool real_write(void* h, const void* buf, std::uint32_t len, void* ov) {
   return ::WriteFile(h, buf, len, nullptr, static_cast<OVERLAPPED*>(ov)) != FALSE;
 }
 
+SOCKET socket_of(int fd) noexcept {
+  return static_cast<SOCKET>(static_cast<std::intptr_t>(fd));  // sign-extended: -1 is invalid
+}
+
 HANDLE handle_of(const op& o) noexcept {
+  if (is_socket_op(o.kind)) return reinterpret_cast<HANDLE>(socket_of(o.fd));
   return reinterpret_cast<HANDLE>(::_get_osfhandle(o.fd));
+}
+
+// The Winsock extension functions, looked up once per process (WSAIoctl on a socket of the
+// Microsoft provider, the only one Windows and Wine have for TCP/IP).
+struct winsock_ext {
+  LPFN_ACCEPTEX accept_ex = nullptr;
+  LPFN_GETACCEPTEXSOCKADDRS accept_ex_sockaddrs = nullptr;
+  LPFN_CONNECTEX connect_ex = nullptr;
+};
+template <class F>
+void lookup_ext(SOCKET s, GUID id, F& fn) noexcept {
+  DWORD bytes = 0;
+  if (::WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &fn, sizeof fn, &bytes,
+                 nullptr, nullptr) != 0)
+    fn = nullptr;
+}
+const winsock_ext& ext_functions(SOCKET s) noexcept {
+  static const winsock_ext ext = [s] {
+    winsock_ext e;
+    lookup_ext(s, WSAID_ACCEPTEX, e.accept_ex);
+    lookup_ext(s, WSAID_GETACCEPTEXSOCKADDRS, e.accept_ex_sockaddrs);
+    lookup_ext(s, WSAID_CONNECTEX, e.connect_ex);
+    return e;
+  }();
+  return ext;
 }
 
 long last_error_result() noexcept {
@@ -185,6 +232,14 @@ class iocp_backend final : public backend {
     }
     if (iocp_of(o).phase != 1) return;     // complete already, waiting on ready_
     if (is_blocking_kind(o.kind)) return;  // on a pool worker: runs to its end, then posts
+    if (o.kind == op_kind::external) {
+      auto& ext = *static_cast<external_completion*>(o.buf);
+      std::unique_lock lk(ext.m);
+      if (!ext.ov) return;  // complete() posted it: the packet is on the way
+      ext.ov = nullptr;     // complete() will not touch the op now
+      lk.unlock();
+      return fail_now(o, ERROR_OPERATION_ABORTED);
+    }
     // ERROR_NOT_FOUND: it has completed; its packet is on the way.
     ::CancelIoEx(handle_of(o), overlapped_of(o));
   }
@@ -207,9 +262,17 @@ class iocp_backend final : public backend {
     if (!::GetQueuedCompletionStatusEx(port_, entries, kEntries, &n, ms, FALSE)) return;
     for (ULONG i = 0; i < n; ++i) {
       const ULONG_PTR key = entries[i].lpCompletionKey;
-      if ((key != kOpKey && key != kBlockingKey) || !entries[i].lpOverlapped) continue;  // wake
+      if (key == kWakeKey || !entries[i].lpOverlapped) continue;
       op* o = op_of(entries[i].lpOverlapped);
-      if (key == kBlockingKey) {  // the worker set the result (the port orders its write first)
+      if (key == kBlockingKey || key == kExternalKey) {
+        // The worker set the result (the port orders its write first); external: 0.
+        if (key == kExternalKey) o->result = 0;
+        iocp_of(*o).phase = 2;
+        done.push_back(o);
+        continue;
+      }
+      if (is_socket_op(o->kind)) {
+        finish_socket(*o);
         iocp_of(*o).phase = 2;
         done.push_back(o);
         continue;
@@ -231,6 +294,7 @@ class iocp_backend final : public backend {
     iocp_state& st = iocp_of(o);
     st.phase = 0;  // 1 once the kernel or a pool worker owns the OVERLAPPED (a packet will come)
     if (is_blocking_kind(o.kind)) return issue_blocking(o);
+    if (o.kind == op_kind::external) return issue_external(o);
     HANDLE h = handle_of(o);
     if (h == INVALID_HANDLE_VALUE) return fail_now(o, ERROR_INVALID_HANDLE);
     if (!::CreateIoCompletionPort(h, port_, kOpKey, 0) &&
@@ -239,6 +303,7 @@ class iocp_backend final : public backend {
     }
     st.ov = OVERLAPPED{};
     OVERLAPPED* ov = &st.ov;
+    if (is_socket_op(o.kind)) return issue_socket(o);
     // A stream (offset -1) gets FILE_WRITE_TO_END_OF_FILE; pipes ignore the offset anyway.
     const auto off = static_cast<std::uint64_t>(o.offset);
     ov->Offset = static_cast<DWORD>(off);
@@ -251,6 +316,139 @@ class iocp_backend final : public backend {
       return;
     }
     fail_now(o, err);  // failed at once: no packet
+  }
+
+  // issue_socket(o): the Winsock call of a socket op (associated with the port already).
+  void issue_socket(op& o) {
+    iocp_state& st = iocp_of(o);
+    const SOCKET sk = socket_of(o.fd);
+    OVERLAPPED* ov = &st.ov;
+    // WSARecv and WSASend capture the WSABUF during the call: it may live on this frame.
+    WSABUF b{o.len, static_cast<char*>(o.buf)};
+    bool ok = false;
+    switch (o.kind) {
+      case op_kind::recv:
+        st.flags = static_cast<DWORD>(o.msg_flags);
+        ok = ::WSARecv(sk, &b, 1, nullptr, &st.flags, ov, nullptr) == 0;
+        break;
+      case op_kind::send:
+        ok = ::WSASend(sk, &b, 1, nullptr, static_cast<DWORD>(o.msg_flags), ov, nullptr) == 0;
+        break;
+      case op_kind::recvmsg: {
+        auto& m = *static_cast<win_dgram*>(o.buf);
+        WSABUF d{m.len, static_cast<char*>(m.data)};
+        st.flags = static_cast<DWORD>(o.msg_flags);
+        ok = ::WSARecvFrom(sk, &d, 1, nullptr, &st.flags, static_cast<sockaddr*>(m.name),
+                           &m.namelen, ov, nullptr) == 0;
+        break;
+      }
+      case op_kind::sendmsg: {
+        auto& m = *static_cast<win_dgram*>(o.buf);
+        WSABUF d{m.len, static_cast<char*>(m.data)};
+        ok = ::WSASendTo(sk, &d, 1, nullptr, static_cast<DWORD>(o.msg_flags),
+                         static_cast<const sockaddr*>(m.name), m.namelen, ov, nullptr) == 0;
+        break;
+      }
+      case op_kind::accept: {
+        auto& a = *static_cast<win_accept*>(o.buf);
+        const auto fn = ext_functions(sk).accept_ex;
+        if (!fn) return fail_now(o, WSAEOPNOTSUPP);
+        constexpr DWORD kAddr = kSockaddrMax + 16;
+        ok = fn(sk, socket_of(a.accepted), a.out, 0, kAddr, kAddr, nullptr, ov) != FALSE;
+        break;
+      }
+      case op_kind::connect: {
+        const auto fn = ext_functions(sk).connect_ex;
+        if (!fn) return fail_now(o, WSAEOPNOTSUPP);
+        ok = fn(sk, static_cast<const sockaddr*>(o.buf), static_cast<int>(o.len), nullptr, 0,
+                nullptr, ov) != FALSE;
+        break;
+      }
+      default:
+        return fail_now(o, ERROR_INVALID_FUNCTION);
+    }
+    const DWORD err = ok ? ERROR_SUCCESS : static_cast<DWORD>(::WSAGetLastError());
+    if (ok || err == WSA_IO_PENDING) {
+      st.phase = 1;  // completed at once or pending: the packet tells
+      return;
+    }
+    // Failed at once: no packet (as for files). A datagram larger than the buffer: filled.
+    if (truncated_datagram(o, err)) {
+      o.result = static_cast<long>(received_capacity(o));
+      iocp_of(o).phase = 2;
+      ready_.push_back(&o);
+      return;
+    }
+    fail_now(o, err);
+  }
+
+  // A datagram larger than the receive buffer fills it and loses its tail: POSIX recvmsg says
+  // so with MSG_TRUNC, Winsock with WSAEMSGSIZE (ERROR_MORE_DATA from a packet). Python's recvfrom
+  // on POSIX returns the part, as this library does on both systems.
+  static bool truncated_datagram(const op& o, DWORD err) noexcept {
+    return (o.kind == op_kind::recv || o.kind == op_kind::recvmsg) &&
+           (err == WSAEMSGSIZE || err == ERROR_MORE_DATA);
+  }
+  static std::uint32_t received_capacity(const op& o) noexcept {
+    return o.kind == op_kind::recvmsg ? static_cast<const win_dgram*>(o.buf)->len : o.len;
+  }
+
+  // finish_socket(o): o's result from its packet, and what a successful accept or connect needs
+  // before the socket is usable.
+  static void finish_socket(op& o) {
+    iocp_state& st = iocp_of(o);
+    const SOCKET sk = socket_of(o.fd);
+    DWORD bytes = 0, flags = 0;
+    if (!::WSAGetOverlappedResult(sk, &st.ov, &bytes, FALSE, &flags)) {
+      const auto err = static_cast<DWORD>(::WSAGetLastError());
+      // A stream send cancelled after part of it reached the connection: those bytes are sent
+      // (the count is in the status block), so the send's result is that count, as a send
+      // interrupted on POSIX returns what it sent.
+      const auto partial = static_cast<long>(st.ov.InternalHigh);
+      if (o.kind == op_kind::send && partial > 0) {
+        o.result = partial;
+        return;
+      }
+      o.result = truncated_datagram(o, err) ? static_cast<long>(received_capacity(o))
+                                            : -static_cast<long>(err);
+      return;
+    }
+    o.result = static_cast<long>(bytes);
+    if (o.kind == op_kind::accept) {
+      auto& a = *static_cast<win_accept*>(o.buf);
+      const SOCKET as = socket_of(a.accepted);
+      if (::setsockopt(as, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, reinterpret_cast<const char*>(&sk),
+                       sizeof sk) != 0) {
+        o.result = -static_cast<long>(::WSAGetLastError());
+        return;
+      }
+      sockaddr *local = nullptr, *remote = nullptr;
+      int llen = 0, rlen = 0;
+      constexpr DWORD kAddr = kSockaddrMax + 16;
+      ext_functions(sk).accept_ex_sockaddrs(a.out, 0, kAddr, kAddr, &local, &llen, &remote, &rlen);
+      rlen = std::clamp(rlen, 0, static_cast<int>(kSockaddrMax));
+      if (remote) std::memcpy(a.peer, remote, static_cast<std::size_t>(rlen));
+      o.addrlen = remote ? static_cast<std::uint32_t>(rlen) : 0;
+      o.result = a.accepted;
+    } else if (o.kind == op_kind::connect) {
+      if (::setsockopt(sk, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0) != 0)
+        o.result = -static_cast<long>(::WSAGetLastError());
+    }
+  }
+
+  // issue_external(o): o waits for external_completion::complete(), or is complete already.
+  void issue_external(op& o) {
+    auto& ext = *static_cast<external_completion*>(o.buf);
+    iocp_state& st = iocp_of(o);
+    st.ov = OVERLAPPED{};
+    std::unique_lock lk(ext.m);
+    if (ext.done) {
+      lk.unlock();
+      return fail_now(o, ERROR_SUCCESS);  // result 0
+    }
+    ext.port = port_;
+    ext.ov = &st.ov;
+    st.phase = 1;
   }
 
   // issue_blocking(o): o's call on a pool worker, which posts a kBlockingKey packet when done.
@@ -278,6 +476,17 @@ class iocp_backend final : public backend {
 };
 
 }  // namespace
+
+void external_completion::complete() noexcept {
+  std::lock_guard lk(m);
+  done = true;
+  if (!ov) return;
+  // As run_on_pool: the waiting op must get its packet; only out of memory makes this fail.
+  while (!::PostQueuedCompletionStatus(static_cast<HANDLE>(port), 0, kExternalKey,
+                                       static_cast<OVERLAPPED*>(ov)))
+    ::Sleep(1);
+  ov = nullptr;
+}
 
 iocp_calls& iocp_seam() noexcept {
   return g_calls;

@@ -147,6 +147,11 @@ class uring_backend final : public backend {
       local_done_.push_back(&o);
       return;
     }
+    if (o.kind == op_kind::external) {  // Windows only (backend.hpp): not an io_uring op
+      o.result = -EINVAL;
+      local_done_.push_back(&o);
+      return;
+    }
     io_uring_sqe* sqe = get_sqe();
     const auto off = static_cast<__u64>(o.offset);  // -1 = current position (streams)
     switch (o.kind) {
@@ -196,6 +201,8 @@ class uring_backend final : public backend {
       case op_kind::sendmsg:
         io_uring_prep_sendmsg(sqe, o.fd, static_cast<const msghdr*>(o.buf),
                               static_cast<unsigned>(o.msg_flags));
+        break;
+      case op_kind::external:  // returned above
         break;
     }
     io_uring_sqe_set_data(sqe, &o);

@@ -5,9 +5,11 @@
 // negative errno becomes an exception (system_error naming the call and the address).
 #include "stackless/net.hpp"
 
+#ifndef _WIN32
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -22,6 +24,7 @@
 #include <tuple>
 
 #include "net_impl.hpp"
+#include "net_sys.hpp"
 #include "poller.hpp"
 #include "stackless/runtime/errors.hpp"
 #include "stackless/runtime/park.hpp"
@@ -41,8 +44,8 @@ namespace detail {
 void socket_release::operator()(socket_impl* s) const noexcept {
   if (--s->refs > 0) return;
   // The last reference: no call in progress, no operation in flight.
-  if (s->fd >= 0) ::close(s->fd);
-  for (auto& [fd, a] : s->pending_accepts) ::close(fd);
+  if (s->fd >= 0) sys::close_fd(s->fd);
+  for (auto& [fd, a] : s->pending_accepts) sys::close_fd(fd);
   delete s;  // NOLINT: reference counted (socket_impl::refs)
 }
 
@@ -56,7 +59,7 @@ std::string where(const char* what, const char* prep, const address& a) {
 
 // name_of(fd, call, err): the address getsockname or getpeername (call) reports; on failure
 // the empty address with err set to the errno.
-address name_of(int fd, int (*call)(int, sockaddr*, socklen_t*), int& err) {
+address name_of(int fd, int (*call)(int, sockaddr*, socklen_t*) noexcept, int& err) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   err = 0;
@@ -65,7 +68,7 @@ address name_of(int fd, int (*call)(int, sockaddr*, socklen_t*), int& err) {
     return {};
   }
   if (call(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    err = errno;
+    err = sys::last_error();
     return {};
   }
   return address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
@@ -74,13 +77,13 @@ address name_of(int fd, int (*call)(int, sockaddr*, socklen_t*), int& err) {
 // local_name(s), peer_name(s): for messages; empty when unknown.
 address local_name(const socket_impl& s) {
   int err;
-  return name_of(s.fd, ::getsockname, err);
+  return name_of(s.fd, sys::getsockname_fd, err);
 }
 
 address peer_name(socket_impl& s) {
   if (!s.peer.family()) {
     int err;
-    s.peer = name_of(s.fd, ::getpeername, err);
+    s.peer = name_of(s.fd, sys::getpeername_fd, err);
   }
   return s.peer;
 }
@@ -95,7 +98,7 @@ void check_open(const socket_impl& s, const char* what) {
 }
 
 [[noreturn]] void fail_errno(int err, const std::string& where) {
-  throw std::system_error(err, std::generic_category(), where);
+  throw std::system_error(err, sys::category_of(err), where);
 }
 
 [[noreturn]] void fail_timeout(const std::string& where, const std::string& extra) {
@@ -104,7 +107,7 @@ void check_open(const socket_impl& s, const char* what) {
 
 // direct(r, where): a non-blocking socket's system call result (-1 with errno set).
 long direct_result(long r, const std::string& where) {
-  if (r < 0) fail_errno(errno, where);
+  if (r < 0) fail_errno(sys::last_error(), where);
   return r;
 }
 
@@ -137,7 +140,7 @@ std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, add
     };
     long r;
     if (s.nonblocking()) {
-      r = direct_result(::recv(s.fd, dst, n, flags | MSG_DONTWAIT), where_fn());
+      r = direct_result(sys::recv_now(s.fd, dst, n, flags), where_fn());
     } else {
       op_args a;
       a.kind = op_kind::recv;
@@ -149,8 +152,16 @@ std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, add
     if (from) *from = address();
     return static_cast<std::size_t>(r);
   }
-  // Datagrams: recvmsg, for the sender's address.
+  // Datagrams: recvmsg (Windows: WSARecvFrom), for the sender's address.
   sockaddr_storage ss{};
+#ifdef _WIN32
+  io::detail::win_dgram msg;
+  msg.data = dst;
+  msg.len = static_cast<std::uint32_t>(n);
+  msg.name = &ss;
+  msg.namelen = sizeof ss;
+  auto sender = [&] { return address::from_native(reinterpret_cast<sockaddr*>(&ss), msg.namelen); };
+#else
   iovec iov{dst, n};
   msghdr msg{};
   msg.msg_name = &ss;
@@ -160,6 +171,7 @@ std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, add
   auto sender = [&] {
     return address::from_native(reinterpret_cast<sockaddr*>(&ss), msg.msg_namelen);
   };
+#endif
   auto keep = [&](long r, std::uint32_t) {
     if (!peek)
       s.pending_dgrams.emplace_back(std::string(dst, static_cast<std::size_t>(r)), sender());
@@ -167,7 +179,13 @@ std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, add
   auto where_local = [&] { return where(what, "on", local_name(s)); };
   long r;
   if (s.nonblocking()) {
+#ifdef _WIN32
+    r = direct_result(
+        sys::recvfrom_now(s.fd, dst, n, flags, reinterpret_cast<sockaddr*>(&ss), &msg.namelen),
+        where_local());
+#else
     r = direct_result(::recvmsg(s.fd, &msg, flags | MSG_DONTWAIT), where_local());
+#endif
   } else {
     op_args a;
     a.kind = op_kind::recvmsg;
@@ -191,10 +209,29 @@ int connect_impl(socket_impl& s, const address& addr, const char* what) {
   const auto deadline = s.deadline();
   kind_lock lk(s, s.wlock, deadline, what);
   s.peer = addr;
+#ifdef _WIN32
+  // Datagram sockets: a plain connect (it never waits). Non-blocking: WSAEWOULDBLOCK is POSIX's
+  // EINPROGRESS.
+  if (s.nonblocking() || !s.stream()) {
+    if (sys::connect_now(s.fd, addr.native(), addr.native_size()) == 0) return 0;
+    const int err = sys::last_error();
+    return err == EAGAIN ? EINPROGRESS : err;
+  }
+  // ConnectEx needs a bound socket: the any address of the family, port 0, unless bound already.
+  {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (sys::getsockname_fd(s.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+      const address any(addr.family() == AF_INET6 ? "::" : "0.0.0.0", 0);
+      if (sys::bind_fd(s.fd, any.native(), any.native_size()) != 0) return sys::last_error();
+    }
+  }
+#else
   if (s.nonblocking()) {
     if (::connect(s.fd, addr.native(), addr.native_size()) == 0) return 0;
     return errno;
   }
+#endif
   op_args a;
   a.kind = op_kind::connect;
   a.buf = const_cast<sockaddr*>(addr.native());
@@ -225,19 +262,19 @@ std::exception_ptr close_socket(socket_impl& s) {
   s.closer_active = true;
   io::detail::cancel_group(s.group);
   std::exception_ptr e = io::detail::wait_group_empty(s.group);
-  ::close(s.fd);
+  sys::close_fd(s.fd);
   s.fd = -1;
-  for (auto& [fd, a] : s.pending_accepts) ::close(fd);
+  for (auto& [fd, a] : s.pending_accepts) sys::close_fd(fd);
   s.pending_accepts.clear();
   s.closer_active = false;
   return e;
 }
 
 int make_fd(int family, int type, int proto) {
-  const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  const int fd = sys::make_socket(family, type, proto);
   if (fd < 0) {
-    fail_errno(errno, "stackless::net::socket(family " + std::to_string(family) + ", type " +
-                          std::to_string(type) + ")");
+    fail_errno(sys::last_error(), "stackless::net::socket(family " + std::to_string(family) +
+                                      ", type " + std::to_string(type) + ")");
   }
   return fd;
 }
@@ -246,6 +283,7 @@ int make_fd(int family, int type, int proto) {
 }  // namespace detail
 
 using detail::socket_impl;
+namespace sys = detail::sys;
 
 // ---- socket ----------------------------------------------------------------------------------
 
@@ -277,7 +315,7 @@ socket::~socket() {
     std::fprintf(stderr, "stackless: a socket was destroyed on a thread other than its own\n");
     s.closing = true;
     if (s.group.count == 0) {
-      ::close(s.fd);
+      sys::close_fd(s.fd);
       s.fd = -1;
     }
     return;
@@ -302,15 +340,15 @@ socket_impl& socket::live(const char* op) const {
 void socket::bind(const address& addr) {
   socket_impl& s = live("bind");
   detail::check_open(s, "bind");
-  if (::bind(s.fd, addr.native(), addr.native_size()) != 0)
-    detail::fail_errno(errno, detail::where("bind", "to", addr));
+  if (sys::bind_fd(s.fd, addr.native(), addr.native_size()) != 0)
+    detail::fail_errno(sys::last_error(), detail::where("bind", "to", addr));
 }
 
 void socket::listen(int backlog) {
   socket_impl& s = live("listen");
   detail::check_open(s, "listen");
-  if (::listen(s.fd, std::max(backlog, 0)) != 0)
-    detail::fail_errno(errno, detail::where("listen", "on", detail::local_name(s)));
+  if (sys::listen_fd(s.fd, std::max(backlog, 0)) != 0)
+    detail::fail_errno(sys::last_error(), detail::where("listen", "on", detail::local_name(s)));
 }
 
 std::pair<socket, address> socket::accept() {
@@ -330,22 +368,41 @@ std::pair<socket, address> socket::accept() {
     if (s.nonblocking()) {
       socklen_t len = sizeof ss;
       fd = static_cast<int>(detail::direct_result(
-          ::accept4(s.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC),
-          where_fn()));
+          sys::accept_now(s.fd, reinterpret_cast<sockaddr*>(&ss), &len), where_fn()));
       peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
     } else {
       io::detail::op_args a;
       a.kind = op_kind::accept;
+#ifdef _WIN32
+      // AcceptEx accepts into a socket made here (of the listener's family and type), which
+      // stays ours to close unless the op succeeds.
+      struct accept_area : io::detail::win_accept {
+        ~accept_area() {
+          if (accepted >= 0) sys::close_fd(accepted);
+        }
+      } area;
+      area.accepted = sys::make_socket(s.family, s.type, 0);
+      if (area.accepted < 0) detail::fail_errno(sys::last_error(), where_fn());
+      a.buf = &area;
+      auto* peer_sa = reinterpret_cast<sockaddr*>(area.peer);
+#else
       a.buf = &ss;
       a.addrlen = sizeof ss;
+      auto* peer_sa = reinterpret_cast<sockaddr*>(&ss);
+#endif
       auto keep = [&](long r, std::uint32_t len) {
         // Accepted, then killed: the connection goes to the next accept().
-        s.pending_accepts.emplace_back(static_cast<int>(r),
-                                       address::from_native(reinterpret_cast<sockaddr*>(&ss), len));
+        s.pending_accepts.emplace_back(static_cast<int>(r), address::from_native(peer_sa, len));
+#ifdef _WIN32
+        area.accepted = -1;  // owned by pending_accepts now
+#endif
       };
       std::uint32_t len = 0;
       fd = static_cast<int>(detail::perform(s, a, deadline, keep, where_fn, &len, "accept"));
-      peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+#ifdef _WIN32
+      area.accepted = -1;  // the result
+#endif
+      peer = address::from_native(peer_sa, len);
     }
   }
   std::unique_ptr<socket_impl, detail::socket_release> c(new socket_impl);  // NOLINT: refcounted
@@ -447,17 +504,29 @@ std::size_t socket::sendto(std::string_view data, const address& addr, int flags
   detail::check_open(s, "sendto");
   const auto deadline = s.deadline();
   detail::kind_lock lk(s, s.wlock, deadline, "sendto");
+  const auto where_fn = [&] { return detail::where("sendto", "to", addr); };
+  flags |= sys::msg_nosignal;
+#ifdef _WIN32
+  if (s.nonblocking())
+    return static_cast<std::size_t>(detail::direct_result(
+        sys::sendto_now(s.fd, data.data(), data.size(), flags, addr.native(), addr.native_size()),
+        where_fn()));
+  io::detail::win_dgram msg;
+  msg.data = const_cast<char*>(data.data());
+  msg.len = static_cast<std::uint32_t>(std::min(data.size(), detail::kMaxSend));
+  msg.name = const_cast<sockaddr*>(addr.native());
+  msg.namelen = addr.native_size();
+#else
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr msg{};
   msg.msg_name = const_cast<sockaddr*>(addr.native());
   msg.msg_namelen = addr.native_size();
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  const auto where_fn = [&] { return detail::where("sendto", "to", addr); };
-  flags |= MSG_NOSIGNAL;
   if (s.nonblocking())
     return static_cast<std::size_t>(
         detail::direct_result(::sendmsg(s.fd, &msg, flags | MSG_DONTWAIT), where_fn()));
+#endif
   io::detail::op_args a;
   a.kind = op_kind::sendmsg;
   a.buf = &msg;
@@ -469,8 +538,8 @@ std::size_t socket::sendto(std::string_view data, const address& addr, int flags
 void socket::shutdown(int how) {
   socket_impl& s = live("shutdown");
   detail::check_open(s, "shutdown");
-  if (::shutdown(s.fd, how) != 0)
-    detail::fail_errno(errno, detail::where("shutdown", "of", detail::peer_name(s)));
+  if (sys::shutdown_fd(s.fd, how) != 0)
+    detail::fail_errno(sys::last_error(), detail::where("shutdown", "of", detail::peer_name(s)));
 }
 
 void socket::close() {
@@ -486,21 +555,28 @@ bool socket::closed() const noexcept {
 
 void socket::settimeout(std::optional<double> seconds) {
   socket_impl& s = live("settimeout");
-  if (!seconds) {
-    s.timeout.reset();
-    return;
+  std::optional<deadline_clock::duration> t;
+  if (seconds) {
+    if (!(*seconds >= 0) || !std::isfinite(*seconds)) {
+      throw std::invalid_argument(
+          "stackless::net::socket::settimeout: " + std::to_string(*seconds) +
+          " (expected a non-negative number of seconds, or nullopt)");
+    }
+    // Saturate: a timeout beyond a century is no timeout (the deadline would overflow).
+    if (*seconds <= 3.0e9) {
+      t = std::chrono::duration_cast<deadline_clock::duration>(
+          std::chrono::duration<double>(*seconds));
+    }
   }
-  if (!(*seconds >= 0) || !std::isfinite(*seconds)) {
-    throw std::invalid_argument("stackless::net::socket::settimeout: " + std::to_string(*seconds) +
-                                " (expected a non-negative number of seconds, or nullopt)");
+  const auto old = s.timeout;
+  const bool was_nonblocking = s.nonblocking();
+  s.timeout = t;
+  // Windows: only a non-blocking socket has FIONBIO (its calls are direct; net_sys.hpp).
+  if (s.nonblocking() != was_nonblocking && s.fd >= 0 && !s.closing &&
+      !sys::set_nonblocking(s.fd, s.nonblocking())) {
+    s.timeout = old;
+    detail::fail_errno(sys::last_error(), "stackless::net::settimeout");
   }
-  // Saturate: a timeout beyond a century is no timeout (the deadline would overflow).
-  if (*seconds > 3.0e9) {
-    s.timeout.reset();
-    return;
-  }
-  s.timeout =
-      std::chrono::duration_cast<deadline_clock::duration>(std::chrono::duration<double>(*seconds));
 }
 
 std::optional<double> socket::gettimeout() const {
@@ -520,9 +596,10 @@ bool socket::getblocking() const {
 void socket::setsockopt(int level, int option, int value) {
   socket_impl& s = live("setsockopt");
   detail::check_open(s, "setsockopt");
-  if (::setsockopt(s.fd, level, option, &value, sizeof value) != 0) {
-    detail::fail_errno(errno, "stackless::net::setsockopt(level " + std::to_string(level) +
-                                  ", option " + std::to_string(option) + ")");
+  if (sys::setsockopt_fd(s.fd, level, option, &value, sizeof value) != 0) {
+    detail::fail_errno(sys::last_error(), "stackless::net::setsockopt(level " +
+                                              std::to_string(level) + ", option " +
+                                              std::to_string(option) + ")");
   }
 }
 
@@ -531,9 +608,10 @@ int socket::getsockopt(int level, int option) const {
   detail::check_open(s, "getsockopt");
   int v = 0;
   socklen_t len = sizeof v;
-  if (::getsockopt(s.fd, level, option, &v, &len) != 0) {
-    detail::fail_errno(errno, "stackless::net::getsockopt(level " + std::to_string(level) +
-                                  ", option " + std::to_string(option) + ")");
+  if (sys::getsockopt_fd(s.fd, level, option, &v, &len) != 0) {
+    detail::fail_errno(sys::last_error(), "stackless::net::getsockopt(level " +
+                                              std::to_string(level) + ", option " +
+                                              std::to_string(option) + ")");
   }
   return v;
 }
@@ -542,7 +620,7 @@ address socket::getsockname() const {
   socket_impl& s = live("getsockname");
   detail::check_open(s, "getsockname");
   int err;
-  address a = detail::name_of(s.fd, ::getsockname, err);
+  address a = detail::name_of(s.fd, sys::getsockname_fd, err);
   if (err) detail::fail_errno(err, "stackless::net::getsockname");
   return a;
 }
@@ -551,7 +629,7 @@ address socket::getpeername() const {
   socket_impl& s = live("getpeername");
   detail::check_open(s, "getpeername");
   int err;
-  address a = detail::name_of(s.fd, ::getpeername, err);
+  address a = detail::name_of(s.fd, sys::getpeername_fd, err);
   if (err) detail::fail_errno(err, "stackless::net::getpeername");  // ENOTCONN
   return a;
 }
@@ -575,10 +653,19 @@ socket create_connection(const address& addr, std::optional<double> timeout) {
 
 socket create_server(const address& addr, int backlog, bool reuse_port) {
   socket s(addr.family(), sock_stream);
+#ifdef _WIN32
+  // As Python on Windows: no SO_REUSEADDR (there it lets another socket take the port), and no
+  // SO_REUSEPORT at all.
+  if (reuse_port)
+    throw std::invalid_argument(
+        "stackless::net::create_server: reuse_port is not supported on "
+        "Windows");
+#else
   if (addr.family() != AF_UNIX) {
     s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
     if (reuse_port) s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
   }
+#endif
   s.bind(addr);
   s.listen(backlog);
   return s;

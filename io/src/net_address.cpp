@@ -1,7 +1,9 @@
 // stackless::net::address: socket addresses (IPv4, IPv6, Unix paths), parsed and printed as
 // Python's socket module does. No I/O here; the sockets are in net.cpp.
+#ifndef _WIN32
 #include <arpa/inet.h>
 #include <sys/un.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "net_sys.hpp"  // Winsock on Windows
 #include "stackless/net.hpp"
 
 namespace stackless::net {
@@ -43,6 +46,10 @@ address::address(std::string_view host, std::uint16_t port) {
 }
 
 address address::unix_path(std::string_view path) {
+#ifdef _WIN32
+  throw std::invalid_argument("stackless::net::address::unix_path: '" + std::string(path) +
+                              "': Unix sockets are not supported on Windows");
+#else
   address a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.ss_);
   const bool abstract = !path.empty() && path.front() == '@';
@@ -58,9 +65,10 @@ address address::unix_path(std::string_view path) {
   a.len_ =
       static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
   return a;
+#endif
 }
 
-address address::from_native(const sockaddr* sa, socklen_t len) {
+address address::from_native(const sockaddr* sa, native_socklen_t len) {
   address a;
   len = std::min<socklen_t>(len, sizeof a.ss_);
   std::memcpy(&a.ss_, sa, len);
@@ -84,6 +92,9 @@ std::uint16_t address::port() const noexcept {
 }
 
 std::string address::path() const {
+#ifdef _WIN32
+  return {};
+#else
   if (family() != AF_UNIX) return {};
   const auto* un = reinterpret_cast<const sockaddr_un*>(&ss_);
   const std::size_t n = len_ - offsetof(sockaddr_un, sun_path);
@@ -94,6 +105,7 @@ std::string address::path() const {
     return abstract;
   }
   return std::string(un->sun_path, strnlen(un->sun_path, n));
+#endif
 }
 
 std::string address::str() const {

@@ -9,8 +9,6 @@
 //   impl, whatever happens to the handle meanwhile.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -20,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "net_sys.hpp"
 #include "poller.hpp"
 #include "stackless/net.hpp"
 #include "stackless/sync.hpp"
@@ -142,8 +141,9 @@ long perform(socket_impl& s, op_args a, deadline_clock::time_point deadline, Kee
       return r;
     }
     if (s.closing && r == io::detail::kCancelled) fail_closed(what);
-    if (r == -EINTR || r == -EAGAIN) continue;
-    fail_errno(static_cast<int>(-r), where_fn());
+    const int err = sys::result_errno(r);
+    if (err == EINTR || err == EAGAIN) continue;
+    fail_errno(err, where_fn());
   }
 }
 
@@ -162,11 +162,10 @@ template <class Where, class Keep = void (*)(long, std::uint32_t)>
 std::size_t send_some(
     socket_impl& s, const char* p, std::size_t n, int flags, deadline_clock::time_point deadline,
     const char* what, Where&& where_fn, Keep&& keep = [](long, std::uint32_t) {}) {
-  flags |= MSG_NOSIGNAL;
+  flags |= sys::msg_nosignal;
   n = std::min(n, kMaxSend);
   if (s.nonblocking())
-    return static_cast<std::size_t>(
-        direct_result(::send(s.fd, p, n, flags | MSG_DONTWAIT), where_fn()));
+    return static_cast<std::size_t>(direct_result(sys::send_now(s.fd, p, n, flags), where_fn()));
   op_args a;
   a.kind = op_kind::send;
   a.buf = const_cast<char*>(p);

@@ -10,15 +10,21 @@
 // and keeps the thread in the poller rather than parked on a channel (a lookup is pending I/O,
 // not a deadlock).
 //
+// On Windows there is no socketpair: the tasklet waits on an op_kind::external op instead, which
+// the resolver thread completes through the poller's completion port (external_completion,
+// backend.hpp); a kill cancels it as a kill cancels the recv.
+//
 // Memory: the lookup record is shared (shared_ptr) by the tasklet and the resolver thread. A
 // killed tasklet drops its reference and leaves at once; the thread finishes the lookup into the
 // record, closes its end and drops the last reference. Nothing the tasklet owns is ever written
 // by the thread.
+#ifndef _WIN32
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -33,6 +39,7 @@
 #include <system_error>
 #include <thread>
 
+#include "net_sys.hpp"
 #include "poller.hpp"
 #include "resolver.hpp"
 #include "stackless/net.hpp"
@@ -70,14 +77,20 @@ struct lookup {
   int sys_err = 0;  // errno, for EAI_SYSTEM
   std::vector<addrinfo_entry> out;
   std::atomic<bool> done{false};
+#ifdef _WIN32
+  io::detail::external_completion wake;  // the tasklet's op waits for its complete()
+#else
   int notify_fd = -1;  // the resolver thread's end of the socketpair
+#endif
 };
 
 void run_lookup(lookup& l) {
   ::addrinfo* res = nullptr;
   l.rc = ::getaddrinfo(l.has_host ? l.host.c_str() : nullptr, l.has_port ? l.port.c_str() : nullptr,
                        &l.hints, &res);
+#ifdef EAI_SYSTEM
   if (l.rc == EAI_SYSTEM) l.sys_err = errno;
+#endif
   if (l.rc == 0) {
     try {
       for (const ::addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -103,8 +116,10 @@ class resolver_pool {
  public:
   static resolver_pool*& instance() {
     static resolver_pool* p = [] {
+#ifndef _WIN32
       ::pthread_atfork(nullptr, nullptr, [] { instance() = new resolver_pool; });  // NOLINT
-      return new resolver_pool;                                                    // NOLINT
+#endif
+      return new resolver_pool;  // NOLINT
     }();
     return p;
   }
@@ -144,9 +159,11 @@ class resolver_pool {
  private:
   void work() {
     // Resolver threads take no process signals (they belong to the application's threads).
+#ifndef _WIN32
     sigset_t all;
     sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, nullptr);
+#endif
     std::unique_lock lk(m_);
     for (;;) {
       ++idle_;
@@ -162,11 +179,16 @@ class resolver_pool {
       lk.unlock();
       if (hook) hook();
       run_lookup(*l);
-      const int fd = l->notify_fd;
       // release: the tasklet reads the results after its acquire load of `done`.
+#ifdef _WIN32
+      l->done.store(true, std::memory_order_release);
+      l->wake.complete();  // the tasklet's op completes (its mutex orders the results too)
+#else
+      const int fd = l->notify_fd;
       l->done.store(true, std::memory_order_release);
       ::close(fd);  // the tasklet's recv sees EOF
-      l.reset();    // the last reference when the tasklet was killed
+#endif
+      l.reset();  // the last reference when the tasklet was killed
       lk.lock();
       --in_flight_;
     }
@@ -223,6 +245,25 @@ std::vector<addrinfo_entry> getaddrinfo(std::string_view host, std::string_view 
   l->hints.ai_protocol = proto;
   l->hints.ai_flags = flags;
 
+  detail::sys::startup();
+#ifdef _WIN32
+  try {
+    detail::resolver_pool::instance()->post(l);
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), where + ": no resolver thread");
+  }
+  // Wait for the resolver thread's complete(): the op is cancellable (a kill ends the wait at
+  // once; the thread then completes nothing of ours).
+  io::detail::op_args a;
+  a.kind = io::detail::op_kind::external;
+  a.buf = &l->wake;
+  const io::detail::outcome o = io::detail::submit(a, nullptr, io::detail::no_deadline);
+  o.rethrow_if_interrupted();  // killed: the lookup finishes into `l`, shared with the thread
+  if (o.result < 0) {
+    throw std::system_error(static_cast<int>(-o.result), std::system_category(),
+                            where + ": waiting for the resolver");
+  }
+#else
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
     throw std::system_error(errno, std::generic_category(), where + ": socketpair");
@@ -255,11 +296,14 @@ std::vector<addrinfo_entry> getaddrinfo(std::string_view host, std::string_view 
     }
     break;  // 0: EOF (nothing is ever written)
   }
+#endif
   // acquire: pairs with the resolver thread's release store before it closed its end.
   if (!l->done.load(std::memory_order_acquire)) {
     throw std::logic_error(where + ": the resolver ended its wait without a result");
   }
+#ifdef EAI_SYSTEM
   if (l->rc == EAI_SYSTEM) throw std::system_error(l->sys_err, std::generic_category(), where);
+#endif
   if (l->rc != 0) throw gaierror(l->rc, gai_category(), where);
   return std::move(l->out);
 }

@@ -2,6 +2,13 @@
 // waits, and predicates for the errors the sockets raise.
 #pragma once
 
+#ifdef _WIN32
+// clang-format off
+#include <winsock2.h>  // SOL_SOCKET, MSG_PEEK, ... (net.hpp does not include Winsock)
+#include <ws2tcpip.h>
+// clang-format on
+#endif
+
 #include <stackless/net.hpp>
 
 #include <chrono>
@@ -24,6 +31,15 @@ struct net_clean : clean_scheduler {
 };
 
 using testwait::wait_until;
+
+#ifdef _WIN32
+// under_wine(): Wine's ntdll exports wine_get_version (for the few places where Wine's sockets
+// differ from Windows').
+inline bool under_wine() {
+  const HMODULE ntdll = ::GetModuleHandleA("ntdll.dll");
+  return ntdll && ::GetProcAddress(ntdll, "wine_get_version");
+}
+#endif
 
 // listener(): a TCP server socket on 127.0.0.1 and an ephemeral port.
 inline stackless::net::socket listener() {

@@ -2,7 +2,9 @@
 // performed, or performed and its result kept: bytes a killed recv took go to the next recv, a
 // datagram to the next recvfrom, a connection to the next accept; a killed send stops where it
 // was. Also: close and destruction with waiters, and use from another thread.
+#ifndef _WIN32
 #include <sys/socket.h>
+#endif
 
 #include <chrono>
 #include <memory>

@@ -1,7 +1,9 @@
 // socket::makefile against Python's socket.makefile: readline with a limit (a hostile peer's
 // endless line is returned in limit-sized pieces), read(n), write buffering, and the rules: a
 // timeout bounds the whole call (a slow loris is cut off), and a timeout or a kill loses nothing.
+#ifndef _WIN32
 #include <sys/socket.h>
+#endif
 
 #include <chrono>
 #include <string>

@@ -2,8 +2,10 @@
 // failures (a gaierror naming the host), and the resolver threads: a lookup blocks only its
 // tasklet, and a tasklet killed mid-lookup leaves at once while the thread finishes into memory
 // it owns. Runs offline: nothing here needs a DNS server.
+#ifndef _WIN32
 #include <netdb.h>
 #include <sys/socket.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -75,16 +77,26 @@ BOOST_AUTO_TEST_CASE(numeric_hosts_and_families) {
   BOOST_REQUIRE(v4.size() == 1u);
   BOOST_TEST(v4[0].family == net::af_inet);
   BOOST_TEST(v4[0].addr == net::address("127.0.0.1", 80));
+#ifdef _WIN32
+  // Windows' resolver (and Wine's) leaves the protocol 0 when the hints give none.
+  BOOST_TEST((v4[0].proto == net::ipproto_tcp || v4[0].proto == 0));
+#else
   BOOST_TEST(v4[0].proto == net::ipproto_tcp);
+#endif
 
   auto v6 = net::getaddrinfo("::1", 443, net::af_inet6, net::sock_dgram);
   BOOST_REQUIRE(v6.size() == 1u);
   BOOST_TEST(v6[0].addr == net::address("::1", 443));
   BOOST_TEST(v6[0].type == net::sock_dgram);
 
-  // type 0: one entry per socket type (stream, datagram, raw), as Python lists them.
+  // type 0: one entry per socket type (stream, datagram, raw), as Python lists them on POSIX;
+  // Windows' resolver gives one entry of type 0 (so does Python there).
   auto any = net::getaddrinfo("127.0.0.1", 7);
+#ifdef _WIN32
+  BOOST_TEST(any.size() >= 1u);
+#else
   BOOST_TEST(any.size() >= 2u);
+#endif
   BOOST_TEST(has(any, "127.0.0.1", 7));
 
   // A v4 address asked as v6 only: EAI_ADDRFAMILY or EAI_NONAME depending on the libc.

@@ -6,8 +6,11 @@
 //   auto [conn, peer] = srv.accept();            // blocks this tasklet only
 //   for (std::string d; !(d = conn.recv(4096)).empty();) conn.sendall(d);   // "" is EOF
 //
-// POSIX only for now (Linux: io_uring, or the thread-pool backend's epoll readiness path; see
-// docs/net.md). On Windows this header declares nothing.
+// Linux: io_uring, or the thread-pool backend's epoll readiness path; Windows: IOCP (AcceptEx,
+// ConnectEx, WSARecv/WSASend, WSARecvFrom/WSASendTo). See docs/net.md. On Windows this header
+// does not include Winsock (whose <windows.h> defines macros such as `far`, `min` and `max`):
+// the constants below have Winsock's values, checked against it in net.cpp; include
+// <winsock2.h> for SOL_SOCKET, TCP_NODELAY, MSG_PEEK and the like. The library needs ws2_32.
 //
 // Errors: std::system_error whose code is the errno (ECONNREFUSED, ECONNRESET, EPIPE, ...) and
 // whose message names the call and the address (the peer's for connect/recv/send, the local one
@@ -29,15 +32,16 @@
 #pragma once
 
 #ifndef _WIN32
-
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#endif
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -50,8 +54,35 @@
 
 #include "stackless/sync.hpp"  // timeout_error
 
+#ifdef _WIN32
+struct sockaddr;  // Winsock's, declared where a program includes <winsock2.h>
+#endif
+
 namespace stackless::net {
 
+#ifdef _WIN32
+// Winsock's values (net.cpp static_asserts them).
+using native_socklen_t = int;  // Winsock's socklen_t
+inline constexpr int af_inet = 2;
+inline constexpr int af_inet6 = 23;
+inline constexpr int af_unix = 1;
+inline constexpr int af_unspec = 0;
+inline constexpr int sock_stream = 1;
+inline constexpr int sock_dgram = 2;
+inline constexpr int shut_rd = 0;    // SD_RECEIVE
+inline constexpr int shut_wr = 1;    // SD_SEND
+inline constexpr int shut_rdwr = 2;  // SD_BOTH
+inline constexpr int ipproto_tcp = 6;
+inline constexpr int ipproto_udp = 17;
+inline constexpr int ai_passive = 0x1;
+inline constexpr int ai_canonname = 0x2;
+inline constexpr int ai_numerichost = 0x4;
+inline constexpr int ai_numericserv = 0x8;
+inline constexpr int ai_v4mapped = 0x800;
+inline constexpr int ai_all = 0x100;
+inline constexpr int ai_addrconfig = 0x400;
+#else
+using native_socklen_t = socklen_t;
 // Python's constants (socket.AF_INET, ...), as the platform's values.
 inline constexpr int af_inet = AF_INET;
 inline constexpr int af_inet6 = AF_INET6;
@@ -72,6 +103,7 @@ inline constexpr int ai_numericserv = AI_NUMERICSERV;
 inline constexpr int ai_v4mapped = AI_V4MAPPED;
 inline constexpr int ai_all = AI_ALL;
 inline constexpr int ai_addrconfig = AI_ADDRCONFIG;
+#endif
 
 // address: a socket address, Python's (host, port) tuple or a Unix socket path.
 class address {
@@ -84,12 +116,19 @@ class address {
   // std::invalid_argument naming it.
   address(std::string_view host, std::uint16_t port);
   // unix_path(path): a Unix socket path; a leading '@' names an abstract socket (Linux). Throws
-  // std::invalid_argument when the path does not fit sun_path (107 bytes) or holds a NUL.
+  // std::invalid_argument when the path does not fit sun_path (107 bytes) or holds a NUL. On
+  // Windows always std::invalid_argument (Unix sockets are not supported there; docs/net.md).
   static address unix_path(std::string_view path);
   // from_native(sa, len): wraps a sockaddr the kernel returned.
-  static address from_native(const sockaddr* sa, socklen_t len);
+  static address from_native(const sockaddr* sa, native_socklen_t len);
 
-  int family() const noexcept { return len_ ? ss_.ss_family : 0; }
+  // family(): the address family (the sockaddr's first 16 bits on both systems).
+  int family() const noexcept {
+    if (!len_) return 0;
+    std::uint16_t f;
+    std::memcpy(&f, &ss_, sizeof f);
+    return f;
+  }
   // host(), port(): for IPv4/IPv6 ("" and 0 otherwise). path(): for Unix ("@name" if abstract).
   std::string host() const;
   std::uint16_t port() const noexcept;
@@ -98,13 +137,20 @@ class address {
   std::string str() const;
 
   const sockaddr* native() const noexcept { return reinterpret_cast<const sockaddr*>(&ss_); }
-  socklen_t native_size() const noexcept { return len_; }
+  native_socklen_t native_size() const noexcept { return len_; }
   friend bool operator==(const address& a, const address& b) noexcept;
   friend std::ostream& operator<<(std::ostream& os, const address& a);  // writes str()
 
  private:
+#ifdef _WIN32
+  struct storage {  // sockaddr_storage's size and alignment (net.cpp checks them)
+    alignas(8) unsigned char bytes[128];
+  };
+  storage ss_{};
+#else
   sockaddr_storage ss_{};
-  socklen_t len_ = 0;
+#endif
+  native_socklen_t len_ = 0;
 };
 
 namespace detail {
@@ -187,6 +233,8 @@ class socket {
   address getsockname() const;
   address getpeername() const;
   // fileno(): the descriptor (-1 when closed); family(), type(): as given to the constructor.
+  // On Windows the SOCKET's value, as Python's fileno() there (socket handles are kernel handles,
+  // whose value fits 32 bits; (SOCKET)(intptr_t)fileno() is the SOCKET).
   int fileno() const noexcept;
   int family() const noexcept;
   int type() const noexcept;
@@ -312,5 +360,3 @@ std::vector<addrinfo_entry> getaddrinfo(std::string_view host, std::uint16_t por
                                         int flags = 0);
 
 }  // namespace stackless::net
-
-#endif  // !_WIN32
