@@ -11,7 +11,7 @@ language say what the block is (CommonMark renders only the first word, so reade
     ```cpp norun          compiled and linked, not run (e.g. it blocks forever on purpose)
     ```cpp io             uses stackless::io or stackless::sleep (skipped when the io layer is
                           not built)
-    ```cpp posix          POSIX only (sockets, <stackless/net.hpp>): on Windows the block is
+    ```cpp posix          POSIX only (e.g. Unix sockets, /proc): on Windows the block is
                           replaced by an empty main() that passes
 
 Words combine: ```cpp fragment io. Blocks in any other language (sh, cmake, text) are ignored.
