@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #endif
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -311,6 +312,41 @@ BOOST_AUTO_TEST_CASE(wrong_thread_is_refused) {
   BOOST_TEST(refused == 3);
   s.sendall("still mine");
   BOOST_TEST(nett::recv_exactly(c, 10) == "still mine");
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_ending_with_tasklets_blocked_in_socket_calls) {
+  // The end of a thread kills its tasklets: an accept and a recv in flight are cancelled (IOCP:
+  // CancelIoEx, then each packet is waited for) before the frames and sockets they use go away.
+  // Checked: the thread ends, both tasklets unwound, and the listener is closed (refused).
+  std::atomic<int> unwound{0};
+  std::atomic<bool> listening{false}, in_recv{false}, in_kernel{false};
+  net::address where;  // written before `listening`
+  struct on_unwind {
+    std::atomic<int>& n;
+    ~on_unwind() { ++n; }
+  };
+  std::thread other([&] {
+    tasklet([&] {
+      on_unwind u{unwound};
+      net::socket srv = nett::listener();
+      where = srv.getsockname();
+      listening = true;
+      srv.accept();  // in flight when the thread ends
+    })();
+    tasklet([&] {
+      on_unwind u{unwound};
+      auto [c, s] = nett::tcp_pair();
+      in_recv = true;
+      c.recv(1);  // in flight when the thread ends
+    })();
+    in_kernel = wait_until([&] { return listening && in_recv && io::pending_operations() >= 2; }) &&
+                wait_backend_passes(1);
+  });
+  other.join();
+  BOOST_TEST(in_kernel.load());
+  BOOST_TEST(unwound.load() == 2);
+  BOOST_CHECK_EXCEPTION(net::create_connection(where), std::system_error,
+                        errno_is(ECONNREFUSED, where.str()));
 }
 
 BOOST_AUTO_TEST_CASE(destroyed_on_another_thread_closes_without_waiting) {
