@@ -1,8 +1,9 @@
 // The IOCP backend (Windows only): cancellation of a pending read on kill, the outcomes of an
 // overlapped call that Wine never produces for regular files (completed at once, failed at once)
 // through the backend's seam (backend_iocp.hpp), 64-bit offsets in the OVERLAPPED, wake-ups from
-// another thread, UTF-8 paths, and open/fsync/truncate/close on pool threads (a stalled file
-// system stood in for by the seam).
+// another thread, UTF-8 paths, open/fsync/truncate/close on pool threads (a stalled file
+// system stood in for by the seam), and external ops (getaddrinfo's wake-up through the port).
+// The sockets' IOCP paths are tested by tests/net (test_net_iocp).
 #ifdef _WIN32
 
 #include <io.h>
@@ -17,6 +18,7 @@
 #include "backend_iocp.hpp"
 #include "io_helpers.hpp"
 #include "kill_point.hpp"
+#include "poller.hpp"
 
 using namespace stackless;
 using namespace std::chrono_literals;
@@ -458,6 +460,73 @@ BOOST_AUTO_TEST_CASE(utf8_paths) {
   BOOST_TEST(std::filesystem::exists(wide));
   io::file f = io::open(narrow.c_str());
   BOOST_TEST(f.read() == "utf-8 again");
+}
+
+// op_kind::external (getaddrinfo's wake-up on Windows, backend.hpp): an op no system call
+// performs, completed through the port by another thread's external_completion::complete().
+namespace {
+d::outcome wait_external(d::external_completion& ext) {
+  d::op_args a;
+  a.kind = d::op_kind::external;
+  a.buf = &ext;
+  return d::submit(a, nullptr, d::no_deadline);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(external_op_completed_by_another_thread) {
+  d::external_completion ext;
+  std::atomic<bool> go{false};
+  std::thread other([&] {
+    while (!go) std::this_thread::sleep_for(1ms);
+    ext.complete();
+  });
+  long result = -1;
+  bool done = false;
+  tasklet waiter([&] {
+    result = wait_external(ext).result;
+    done = true;
+  });
+  waiter();
+  BOOST_REQUIRE(testwait::wait_backend_passes(1));  // issued: waiting for the packet
+  BOOST_TEST(!done);
+  BOOST_TEST(waiter.blocked());
+  go = true;
+  BOOST_REQUIRE(testwait::wait_until([&] { return done; }));
+  other.join();
+  BOOST_TEST(result == 0);
+}
+
+BOOST_AUTO_TEST_CASE(external_op_completed_before_it_was_issued) {
+  d::external_completion ext;
+  ext.complete();  // nothing waits yet: remembered, and the op completes when issued
+  BOOST_TEST(ext.done);
+  BOOST_TEST(wait_external(ext).result == 0);
+}
+
+BOOST_AUTO_TEST_CASE(external_op_killed_then_completed_touches_nothing) {
+  // The kill takes the op back under the record's lock; a complete() after that posts nothing
+  // (a packet would name the killed tasklet's freed op record).
+  d::external_completion ext;
+  bool killed = false;
+  tasklet waiter([&] {
+    try {
+      wait_external(ext).rethrow_if_interrupted();
+    } catch (const tasklet_exit&) {
+      killed = true;
+      throw;
+    }
+  });
+  waiter();
+  BOOST_REQUIRE(testwait::wait_backend_passes(1));
+  BOOST_REQUIRE(ext.ov != nullptr);  // waiting for complete()
+  waiter.kill();
+  BOOST_REQUIRE(testwait::wait_until([&] { return !waiter.alive(); }));
+  BOOST_TEST(killed);
+  BOOST_TEST(ext.ov == nullptr);
+  ext.complete();
+  BOOST_TEST(ext.done);
+  stackless::sleep(20ms);  // passes of the poll tasklet: no stray packet arrives
+  BOOST_TEST(io::pending_operations() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

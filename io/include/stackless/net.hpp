@@ -15,6 +15,8 @@
 // Errors: std::system_error whose code is the errno (ECONNREFUSED, ECONNRESET, EPIPE, ...) and
 // whose message names the call and the address (the peer's for connect/recv/send, the local one
 // for bind/listen/accept), e.g. "stackless::net::connect to 127.0.0.1:1: Connection refused".
+// On Windows too the value is an errno (Winsock's code translated) but the category is the
+// library's own: compare with std::errc (e.code() == std::errc::connection_refused).
 // A call on a closed or moved-from socket is EBADF "socket is closed". A socket with a timeout
 // raises stackless::timeout_error (<stackless/sync.hpp>); a non-blocking socket (timeout 0)
 // raises system_error EAGAIN (Python's BlockingIOError) when the call would block; EOF is an
