@@ -72,6 +72,13 @@ constexpr bool is_socket_op(op_kind k) noexcept {
   return k >= op_kind::accept;
 }
 
+// try_at_once(o): one non-blocking attempt at a socket recv, send, recvmsg or sendmsg, on the
+// calling thread, before anything is started (the poller's short cut, poller.cpp). True when it
+// is done (o.result set: bytes or -errno, as a completion would carry); false when it would
+// block, or for any other kind (accept and connect start a kernel operation; files always go
+// through the backend), or where the platform has no such attempt (IOCP).
+bool try_at_once(struct op& o) noexcept;
+
 // A backend's own per-op state (the thread pool's phase, worker and cancel flag; IOCP's
 // OVERLAPPED) lives inside the op, so that an operation allocates nothing, in an area the rest
 // of the library does not interpret. Its size is the largest backend's on the platform; a backend

@@ -290,6 +290,10 @@ long run_blocking(op& o) noexcept {
   return g_calls.blocking(o);
 }
 
+bool try_at_once(op&) noexcept {
+  return false;  // no socket kinds on Windows yet (docs/net.md)
+}
+
 std::unique_ptr<backend> make_iocp_backend() {
   HANDLE port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
   if (!port) {
