@@ -120,6 +120,7 @@ struct op {
   long result = 0;           // bytes, or -errno
   std::uint32_t addrlen = 0;  // accept: the sockaddr buffer's size in, the peer's length out
   int msg_flags = 0;          // recv/send/recvmsg/sendmsg flags (MSG_NOSIGNAL, MSG_PEEK, ...)
+  bool at_once = false;       // op_args::at_once (poller.hpp): try it without blocking first
   bool timed_out = false;     // its deadline passed and the poller asked for its cancellation
   state st = state::queued;
   bool cancel_requested = false;

@@ -134,11 +134,13 @@ class poller {
     std::optional<long> injected;
     if (tls_fault_hook) [[unlikely]]
       injected = tls_fault_hook(r);
-    // A socket call that can complete now does, without the poll tasklet and without a switch
-    // (Go's netpoller tries the system call first too): only calls that would block are
-    // carried. After kAtOnceStreak such calls in a row, one goes the long way, so a tasklet
-    // whose peer always has data ready still lets the others run.
-    if (!injected && cancellable && is_socket_op(r.kind)) {
+    // A socket call its caller expects to complete now (a send; a receive after one that
+    // filled its buffer: net_impl.hpp) is tried once without blocking and, when it completes,
+    // returns without the poll tasklet and without a switch (Go tries every call first; here a
+    // receive that finds nothing would cost a system call the ring does not need). After
+    // kAtOnceStreak such calls in a row, one goes the long way, so a tasklet whose peer always
+    // has data ready still lets the others run.
+    if (!injected && cancellable && r.at_once) {
       if (at_once_streak_ < kAtOnceStreak && try_at_once(r)) {
         ++at_once_streak_;
         ++stats_.at_once;
@@ -634,6 +636,7 @@ outcome submit(const op_args& a, op_group* group, deadline_clock::time_point dea
   r.offset = a.offset;
   r.addrlen = a.addrlen;
   r.msg_flags = a.msg_flags;
+  r.at_once = a.at_once;
   outcome out = the_poller().run(r, group, submit_flags::cancellable, deadline);
   retire_if_idle_orphan();
   return out;
