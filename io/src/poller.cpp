@@ -140,16 +140,15 @@ class poller {
     // receive that finds nothing would cost a system call the ring does not need). After
     // kAtOnceStreak such calls in a row, one goes the long way, so a tasklet whose peer always
     // has data ready still lets the others run.
-    if (!injected && cancellable && r.at_once) {
-      if (at_once_streak_ < kAtOnceStreak && try_at_once(r)) {
-        ++at_once_streak_;
-        ++stats_.at_once;
-        outcome out;
-        out.result = r.result;
-        return out;
-      }
-      at_once_streak_ = 0;
+    if (!injected && cancellable && r.at_once && at_once_streak_ < kAtOnceStreak &&
+        try_at_once(r)) {
+      ++at_once_streak_;
+      ++stats_.at_once;
+      outcome out;
+      out.result = r.result;
+      return out;
     }
+    at_once_streak_ = 0;  // this one goes through the backend
     // The poll tasklet first: making it can fail (its stack), and nothing may be started or
     // linked on this frame before that can raise.
     if (!injected && !blocking) ensure_poll();
