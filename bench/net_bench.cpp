@@ -54,10 +54,40 @@ void pin(int cpu) {
 struct load_result {
   double rps = 0, p50_us = 0, p99_us = 0;
   bool ok = true;
+  double cpu_us = 0;  // the server's CPU time per request (all its threads)
 };
 
-// drive(port, conns, size, seconds): the load generator (its own thread, core 1).
-load_result drive(std::uint16_t port, int conns, std::size_t size, double seconds) {
+double clock_s(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// child_cpu_s(pid): user + system time of process pid, all its threads (/proc; 10 ms ticks).
+double child_cpu_s(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return 0;
+  char buf[1024] = {};
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (!p) return 0;
+  unsigned long utime = 0, stime = 0;
+  // fields after the name: state(3) ... utime(14) stime(15)
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) !=
+      2)
+    return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// drive(port, conns, size, seconds, server): the load generator (its own thread, core 1). The
+// server's CPU time over the measured window: process `server`'s (a child), or this process's
+// minus this thread's.
+load_result drive(std::uint16_t port, int conns, std::size_t size, double seconds,
+                  pid_t server = 0) {
   pin(1);
   load_result res;
   sockaddr_in a{};
@@ -88,6 +118,11 @@ load_result drive(std::uint16_t port, int conns, std::size_t size, double second
   }
   std::vector<std::uint32_t> lat;
   lat.reserve(1 << 22);
+  auto server_cpu = [&] {
+    return server ? child_cpu_s(server)
+                  : clock_s(CLOCK_PROCESS_CPUTIME_ID) - clock_s(CLOCK_THREAD_CPUTIME_ID);
+  };
+  const double cpu0 = server_cpu();
   const std::int64_t t0 = bench::now_ns();
   const std::int64_t stop = t0 + static_cast<std::int64_t>(seconds * 1e9);
   int outstanding = 0;
@@ -133,6 +168,8 @@ load_result drive(std::uint16_t port, int conns, std::size_t size, double second
     }
   }
   const double secs = static_cast<double>(bench::now_ns() - t0) / 1e9;
+  const double cpu = server_cpu() - cpu0;
+  if (done) res.cpu_us = cpu / static_cast<double>(done) * 1e6;
   for (auto& c : cs) ::close(c.fd);
   ::close(ep);
   res.rps = static_cast<double>(done) / secs;
@@ -279,7 +316,7 @@ load_result run_go(int conns, std::size_t size, double seconds) {
   const long port = std::atol(line);
   if (port > 0) {
     std::thread driver(
-        [&] { res = drive(static_cast<std::uint16_t>(port), conns, size, seconds); });
+        [&] { res = drive(static_cast<std::uint16_t>(port), conns, size, seconds, pid); });
     driver.join();
   }
   ::kill(pid, SIGTERM);
@@ -323,9 +360,13 @@ int main(int argc, char** argv) {
   std::printf("net_bench: loopback echo, %.1f s per cell, stackless on %s, %u cores\n", seconds,
               std::string(stackless::io::backend_name()).c_str(),
               std::thread::hardware_concurrency());
-  std::printf("%-5s %-5s | %-26s | %-26s | %-26s | %-26s | %-6s %-6s %-6s\n", "conns", "bytes",
-              "stackless req/s p50 p99 us", "threads req/s p50 p99 us", "asio req/s p50 p99 us",
-              "go req/s p50 p99 us", "sl/thr", "sl/asio", "sl/go");
+  std::printf(
+      "cells: requests/s, p50 and p99 latency (us), the server's CPU time per request (us);"
+      " ratios: requests/s, then CPU per request (lower is better for stackless)\n");
+  std::printf("%-5s %-5s | %-31s | %-31s | %-31s | %-31s | %-6s %-6s %-6s | %-7s %-7s\n", "conns",
+              "bytes", "stackless req/s p50 p99 cpu", "threads req/s p50 p99 cpu",
+              "asio req/s p50 p99 cpu", "go req/s p50 p99 cpu", "sl/thr", "sl/asio", "sl/go",
+              "cpu/asio", "cpu/go");
   bool ok = true;
   for (long c : conns) {
     for (long s : sizes) {
@@ -344,13 +385,16 @@ int main(int argc, char** argv) {
       ok = ok && st.ok && th.ok && as.ok && go.ok;
       auto cell = [](const load_result& r) {
         char b[64];
-        std::snprintf(b, sizeof b, "%8.0f %7.1f %8.1f", r.rps, r.p50_us, r.p99_us);
+        std::snprintf(b, sizeof b, "%8.0f %7.1f %8.1f %5.1f", r.rps, r.p50_us, r.p99_us, r.cpu_us);
         return std::string(b);
       };
-      std::printf("%-5ld %-5ld | %-26s | %-26s | %-26s | %-26s | %-6.2f %-6.2f %-6.2f\n", c, s,
-                  cell(st).c_str(), cell(th).c_str(), with_asio ? cell(as).c_str() : "-",
-                  with_go ? cell(go).c_str() : "- (no Go toolchain)", st.rps / th.rps,
-                  with_asio ? st.rps / as.rps : 0.0, with_go ? st.rps / go.rps : 0.0);
+      std::printf(
+          "%-5ld %-5ld | %-31s | %-31s | %-31s | %-31s | %-6.2f %-6.2f %-6.2f | %-7.2f %-7.2f\n", c,
+          s, cell(st).c_str(), cell(th).c_str(), with_asio ? cell(as).c_str() : "-",
+          with_go ? cell(go).c_str() : "- (no Go toolchain)", st.rps / th.rps,
+          with_asio ? st.rps / as.rps : 0.0, with_go ? st.rps / go.rps : 0.0,
+          with_asio && as.cpu_us > 0 ? st.cpu_us / as.cpu_us : 0.0,
+          with_go && go.cpu_us > 0 ? st.cpu_us / go.cpu_us : 0.0);
       std::fflush(stdout);
     }
   }

@@ -77,6 +77,13 @@ constexpr bool is_socket_op(op_kind k) noexcept {
   return k >= op_kind::accept && k <= op_kind::sendmsg;
 }
 
+// try_at_once(o): one non-blocking attempt at a socket recv, send, recvmsg or sendmsg, on the
+// calling thread, before anything is started (the poller's short cut, poller.cpp). True when it
+// is done (o.result set: bytes or -errno, as a completion would carry); false when it would
+// block, or for any other kind (accept and connect start a kernel operation; files always go
+// through the backend), or where the platform has no such attempt (IOCP).
+bool try_at_once(struct op& o) noexcept;
+
 #ifdef _WIN32
 // The buffers of the socket kinds on Windows (net.cpp fills them in the waiting tasklet's frame;
 // backend_iocp.cpp makes the Winsock calls). Sizes are sockaddr_storage's (128 bytes).
@@ -153,6 +160,7 @@ struct op {
   long result = 0;           // bytes, or -errno
   std::uint32_t addrlen = 0;  // accept: the sockaddr buffer's size in, the peer's length out
   int msg_flags = 0;          // recv/send/recvmsg/sendmsg flags (MSG_NOSIGNAL, MSG_PEEK, ...)
+  bool at_once = false;       // op_args::at_once (poller.hpp): try it without blocking first
   bool timed_out = false;     // its deadline passed and the poller asked for its cancellation
   state st = state::queued;
   bool cancel_requested = false;

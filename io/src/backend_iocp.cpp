@@ -499,6 +499,12 @@ long run_blocking(op& o) noexcept {
   return g_calls.blocking(o);
 }
 
+bool try_at_once(op&) noexcept {
+  // No attempt on IOCP: a socket in blocking mode has no FIONBIO, and the overlapped call the
+  // backend makes is itself the attempt (it completes at once when it can, through the port).
+  return false;
+}
+
 std::unique_ptr<backend> make_iocp_backend() {
   HANDLE port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
   if (!port) {

@@ -135,7 +135,7 @@ bool reads_socket(op_kind k) noexcept {
 // perform_socket(o): one non-blocking attempt at a socket op: bytes, a descriptor, 0 for a
 // connect that is complete, -EAGAIN when it would block, or -errno. A connect is started once
 // (phase 1 afterwards); later attempts ask the socket for its outcome (SO_ERROR).
-long perform_socket(op& o) {
+long perform_socket(op& o) noexcept {
   for (;;) {
     ssize_t n = 0;
     switch (o.kind) {
@@ -518,6 +518,22 @@ class thread_backend final : public backend {
 
 std::unique_ptr<backend> make_thread_backend() {
   return std::make_unique<thread_backend>();
+}
+
+bool try_at_once(op& o) noexcept {
+  switch (o.kind) {
+    case op_kind::recv:
+    case op_kind::send:
+    case op_kind::recvmsg:
+    case op_kind::sendmsg:
+      break;
+    default:
+      return false;
+  }
+  const long r = perform_socket(o);
+  if (r == -EAGAIN) return false;
+  o.result = r;
+  return true;
 }
 
 }  // namespace stackless::io::detail

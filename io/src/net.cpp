@@ -147,7 +147,12 @@ std::size_t recv_common(socket_impl& s, char* dst, std::size_t n, int flags, add
       a.buf = dst;
       a.len = static_cast<std::uint32_t>(n);
       a.msg_flags = flags;
+      // Try at once only when the last receive filled its buffer (a bulk transfer): in a
+      // request/response exchange the next bytes are usually not there yet, and a receive that
+      // finds nothing would cost a system call the backend does not need.
+      a.at_once = s.rx_full;
       r = perform(s, a, deadline, keep, where_fn, nullptr, what);
+      if (!peek) s.rx_full = n > 0 && static_cast<std::size_t>(r) == n;
     }
     if (from) *from = address();
     return static_cast<std::size_t>(r);
@@ -531,6 +536,7 @@ std::size_t socket::sendto(std::string_view data, const address& addr, int flags
   a.kind = op_kind::sendmsg;
   a.buf = &msg;
   a.msg_flags = flags;
+  a.at_once = true;
   return static_cast<std::size_t>(detail::perform(
       s, a, deadline, [](long, std::uint32_t) {}, where_fn, nullptr, "sendto"));
 }

@@ -46,6 +46,7 @@ struct socket_impl {
   stackless::lock rlock, wlock;  // receives, sends: one call of each kind at a time (FIFO)
   address peer;                  // known peer (connect, accept), for messages
   std::string pending;           // stream bytes a cancelled receive took
+  bool rx_full = false;  // the last stream receive filled its buffer: more is likely waiting
   std::deque<std::pair<std::string, address>> pending_dgrams;
   std::deque<std::pair<int, address>> pending_accepts;
   std::size_t refs = 1;
@@ -171,6 +172,7 @@ std::size_t send_some(
   a.buf = const_cast<char*>(p);
   a.len = static_cast<std::uint32_t>(n);
   a.msg_flags = flags;
+  a.at_once = true;  // a send usually finds room in the socket buffer
   return static_cast<std::size_t>(perform(s, a, deadline, keep, where_fn, nullptr, what));
 }
 

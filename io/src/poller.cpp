@@ -134,6 +134,21 @@ class poller {
     std::optional<long> injected;
     if (tls_fault_hook) [[unlikely]]
       injected = tls_fault_hook(r);
+    // A socket call its caller expects to complete now (a send; a receive after one that
+    // filled its buffer: net_impl.hpp) is tried once without blocking and, when it completes,
+    // returns without the poll tasklet and without a switch (Go tries every call first; here a
+    // receive that finds nothing would cost a system call the ring does not need). After
+    // kAtOnceStreak such calls in a row, one goes the long way, so a tasklet whose peer always
+    // has data ready still lets the others run.
+    if (!injected && cancellable && r.at_once && at_once_streak_ < kAtOnceStreak &&
+        try_at_once(r)) {
+      ++at_once_streak_;
+      ++stats_.at_once;
+      outcome out;
+      out.result = r.result;
+      return out;
+    }
+    at_once_streak_ = 0;  // this one goes through the backend
     // The poll tasklet first: making it can fail (its stack), and nothing may be started or
     // linked on this frame before that can raise.
     if (!injected && !blocking) ensure_poll();
@@ -483,6 +498,9 @@ class poller {
   std::vector<op*> scratch_;
   std::vector<group_waiter*> ready_waiters_;  // their group emptied; told by deliver()
   poll_stats stats_;
+  // Socket calls completed at once since the last one that went through the backend.
+  static constexpr unsigned kAtOnceStreak = 32;
+  unsigned at_once_streak_ = 0;
   bool orphaned_ = false;
 };
 
@@ -617,6 +635,7 @@ outcome submit(const op_args& a, op_group* group, deadline_clock::time_point dea
   r.offset = a.offset;
   r.addrlen = a.addrlen;
   r.msg_flags = a.msg_flags;
+  r.at_once = a.at_once;
   outcome out = the_poller().run(r, group, submit_flags::cancellable, deadline);
   retire_if_idle_orphan();
   return out;

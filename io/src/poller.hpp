@@ -102,6 +102,9 @@ struct op_args {
   std::int64_t offset = -1;
   std::uint32_t addrlen = 0;
   int msg_flags = 0;
+  // A socket recv/send/recvmsg/sendmsg the caller expects to complete now: tried once without
+  // blocking on the calling tasklet before anything is started (try_at_once(), backend.hpp).
+  bool at_once = false;
 };
 using deadline_clock = std::chrono::steady_clock;
 constexpr deadline_clock::time_point no_deadline = deadline_clock::time_point::max();

@@ -427,4 +427,72 @@ BOOST_AUTO_TEST_CASE(closed_socket_refuses_every_call) {
   BOOST_TEST(def.closed());
 }
 
+// The short cut is POSIX only: on IOCP try_at_once() makes no attempt (backend_iocp.cpp), every
+// call goes through the port.
+#ifndef _WIN32
+// The short cut (poller.cpp): a send with room in the socket buffer, and a receive after one
+// that filled its buffer (bytes are likely waiting), complete on the calling tasklet without the
+// poll tasklet and without a switch; a call that would block still goes through the backend.
+BOOST_AUTO_TEST_CASE(ready_calls_complete_at_once_without_a_switch) {
+  auto [c, s] = nett::tcp_pair();
+  s.sendall("hello world!");
+  BOOST_TEST(c.recv(5) == "hello");  // filled its buffer: the next receive is tried at once
+  bool other_ran = false;
+  tasklet other([&] { other_ran = true; });
+  other();
+  const io::poll_stats before = io::get_poll_stats();
+  s.sendall("?");
+  BOOST_TEST(c.recv(8) == " world!?");
+  const io::poll_stats after = io::get_poll_stats();
+  BOOST_TEST(!other_ran);  // no switch: the caller never left its tasklet
+  BOOST_TEST(after.at_once - before.at_once == 2u);
+  BOOST_TEST(after.operations == before.operations);
+  // Tried at once, nothing there: the recv is carried by the poll tasklet, others run meanwhile.
+  tasklet late([&, &s = s] { s.sendall("x"); });
+  late();
+  BOOST_TEST(c.recv(100) == "x");
+  BOOST_TEST(other_ran);
+  BOOST_TEST(io::get_poll_stats().operations > after.operations);
+  run();
+}
+#endif
+
+// A receive after one that did not fill its buffer (a request/response exchange: the next bytes
+// are usually not there yet) goes straight to the backend, even when bytes are there: no system
+// call is spent on a try that would mostly fail.
+BOOST_AUTO_TEST_CASE(a_receive_after_a_short_one_is_not_tried_at_once) {
+  auto [c, s] = nett::tcp_pair();
+  s.sendall("ab");
+  BOOST_TEST(c.recv(100) == "ab");  // short: 2 of 100
+  s.sendall("cd");
+  const io::poll_stats before = io::get_poll_stats();
+  BOOST_TEST(c.recv(100) == "cd");
+  const io::poll_stats after = io::get_poll_stats();
+  BOOST_TEST(after.at_once == before.at_once);
+  BOOST_TEST(after.operations == before.operations + 1);
+}
+
+#ifndef _WIN32
+// A tasklet whose calls can always complete at once still lets the others run: after a streak
+// of them, one call goes the long way (through the poll tasklet, a switch).
+BOOST_AUTO_TEST_CASE(a_streak_of_ready_calls_still_lets_others_run) {
+  auto [c, s] = nett::tcp_pair();
+  int other_turns = 0;
+  bool stop = false;
+  tasklet other([&] {
+    while (!stop) {
+      ++other_turns;
+      schedule();
+    }
+  });
+  other();
+  for (int i = 0; i < 200; ++i) c.send("y");  // 200 bytes: the buffer always has room
+  stop = true;
+  run();
+  BOOST_TEST(other_turns >= 200 / 33);  // at least once every 33 calls
+  BOOST_TEST(other_turns < 200);        // and not at every call: most took the short cut
+  BOOST_TEST(nett::recv_exactly(s, 200) == std::string(200, 'y'));
+}
+#endif
+
 BOOST_AUTO_TEST_SUITE_END()

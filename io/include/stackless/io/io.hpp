@@ -34,8 +34,11 @@ std::size_t pending_operations() noexcept;
 // many tasklets do I/O at once: each pass is at most one kernel entry (io_uring_enter) or one
 // hand-over to the thread pool.
 struct poll_stats {
-  std::uint64_t operations = 0;      // reads, writes and fsyncs issued
+  std::uint64_t operations = 0;      // operations issued to the backend
   std::uint64_t backend_passes = 0;  // submit-and-reap passes of the poll tasklet
+  // Socket calls that completed at once, on the caller's tasklet, without the poll tasklet
+  // (not counted in `operations`).
+  std::uint64_t at_once = 0;
 };
 poll_stats get_poll_stats() noexcept;
 
