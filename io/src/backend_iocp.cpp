@@ -368,18 +368,14 @@ class iocp_backend final : public backend {
         return fail_now(o, ERROR_INVALID_FUNCTION);
     }
     const DWORD err = ok ? ERROR_SUCCESS : static_cast<DWORD>(::WSAGetLastError());
-    if (ok || err == WSA_IO_PENDING) {
-      st.phase = 1;  // completed at once or pending: the packet tells
+    // Completed at once, pending, or a datagram larger than the buffer (WSAEMSGSIZE at once is
+    // STATUS_BUFFER_OVERFLOW, a warning: the operation ran and its packet still follows, so
+    // completing it here as well would complete it twice): the packet tells.
+    if (ok || err == WSA_IO_PENDING || truncated_datagram(o, err)) {
+      st.phase = 1;
       return;
     }
-    // Failed at once: no packet (as for files). A datagram larger than the buffer: filled.
-    if (truncated_datagram(o, err)) {
-      o.result = static_cast<long>(received_capacity(o));
-      iocp_of(o).phase = 2;
-      ready_.push_back(&o);
-      return;
-    }
-    fail_now(o, err);
+    fail_now(o, err);  // failed at once: no packet (as for files)
   }
 
   // A datagram larger than the receive buffer fills it and loses its tail: POSIX recvmsg says

@@ -17,6 +17,7 @@
 #ifdef _WIN32
 // clang-format off
 #include <winsock2.h>  // before windows.h
+#include <mswsock.h>   // SIO_UDP_CONNRESET
 #include <ws2tcpip.h>
 // clang-format on
 #else
@@ -237,7 +238,17 @@ inline int make_socket(int family, int type, int proto) {
   startup();
   const SOCKET s = ::WSASocketW(family, type, proto, nullptr, 0,
                                 WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-  return s == INVALID_SOCKET ? -1 : static_cast<int>(static_cast<std::intptr_t>(s));
+  if (s == INVALID_SOCKET) return -1;
+  if (type == SOCK_DGRAM) {
+    // Windows reports an ICMP "port unreachable" (from an earlier sendto, or forged) as
+    // WSAECONNRESET on the next receive of an unconnected datagram socket, which POSIX never
+    // does: a recvfrom loop would die of someone else's packet. Off, as Go and libuv do (best
+    // effort: a provider that refuses keeps Windows' behaviour).
+    BOOL report = FALSE;
+    DWORD unused = 0;
+    ::WSAIoctl(s, SIO_UDP_CONNRESET, &report, sizeof report, nullptr, 0, &unused, nullptr, nullptr);
+  }
+  return static_cast<int>(static_cast<std::intptr_t>(s));
 }
 inline int close_fd(int fd) noexcept {
   return ::closesocket(sock(fd));
