@@ -352,7 +352,8 @@ class iocp_backend final : public backend {
       case op_kind::accept: {
         auto& a = *static_cast<win_accept*>(o.buf);
         const auto fn = ext_functions(sk).accept_ex;
-        if (!fn) return fail_now(o, WSAEOPNOTSUPP);
+        // finish_socket() needs GetAcceptExSockaddrs too: without it, refuse before accepting.
+        if (!fn || !ext_functions(sk).accept_ex_sockaddrs) return fail_now(o, WSAEOPNOTSUPP);
         constexpr DWORD kAddr = kSockaddrMax + 16;
         ok = fn(sk, socket_of(a.accepted), a.out, 0, kAddr, kAddr, nullptr, ov) != FALSE;
         break;
@@ -477,10 +478,15 @@ void external_completion::complete() noexcept {
   std::lock_guard lk(m);
   done = true;
   if (!ov) return;
-  // As run_on_pool: the waiting op must get its packet; only out of memory makes this fail.
+  // As run_on_pool: the waiting op must get its packet, so a shortage of memory is waited out;
+  // any other failure (a port already closed at process exit) cannot be, and is not retried.
   while (!::PostQueuedCompletionStatus(static_cast<HANDLE>(port), 0, kExternalKey,
-                                       static_cast<OVERLAPPED*>(ov)))
+                                       static_cast<OVERLAPPED*>(ov))) {
+    const DWORD e = ::GetLastError();
+    if (e != ERROR_NO_SYSTEM_RESOURCES && e != ERROR_NOT_ENOUGH_MEMORY && e != ERROR_OUTOFMEMORY)
+      break;
     ::Sleep(1);
+  }
   ov = nullptr;
 }
 

@@ -4,7 +4,9 @@
 // codes are translated (wsa_errno), so callers, messages and std::errc comparisons are the same.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -259,22 +261,30 @@ inline bool set_nonblocking(int fd, bool on) noexcept {
   u_long v = on ? 1 : 0;
   return ::ioctlsocket(sock(fd), FIONBIO, &v) == 0;
 }
+// Winsock lengths are ints: a stream call moves at most INT_MAX bytes (a partial transfer, as
+// POSIX allows); a datagram longer than that cannot be sent at all (EMSGSIZE, as on POSIX).
+inline int clamp_len(std::size_t n) noexcept {
+  return static_cast<int>(std::min<std::size_t>(n, INT_MAX));
+}
 inline long recv_now(int fd, void* p, std::size_t n, int flags) noexcept {
-  return ::recv(sock(fd), static_cast<char*>(p), static_cast<int>(n), flags);
+  return ::recv(sock(fd), static_cast<char*>(p), clamp_len(n), flags);
 }
 inline long send_now(int fd, const void* p, std::size_t n, int flags) noexcept {
-  return ::send(sock(fd), static_cast<const char*>(p), static_cast<int>(n), flags);
+  return ::send(sock(fd), static_cast<const char*>(p), clamp_len(n), flags);
 }
 // recvfrom_now: a datagram larger than n is truncated to n, as on POSIX (Winsock: WSAEMSGSIZE).
 inline long recvfrom_now(int fd, void* p, std::size_t n, int flags, sockaddr* from,
                          socklen_t* fromlen) noexcept {
-  const long r =
-      ::recvfrom(sock(fd), static_cast<char*>(p), static_cast<int>(n), flags, from, fromlen);
+  const long r = ::recvfrom(sock(fd), static_cast<char*>(p), clamp_len(n), flags, from, fromlen);
   if (r < 0 && ::WSAGetLastError() == WSAEMSGSIZE) return static_cast<long>(n);
   return r;
 }
 inline long sendto_now(int fd, const void* p, std::size_t n, int flags, const sockaddr* to,
                        socklen_t tolen) noexcept {
+  if (n > INT_MAX) {
+    ::WSASetLastError(WSAEMSGSIZE);
+    return -1;
+  }
   return ::sendto(sock(fd), static_cast<const char*>(p), static_cast<int>(n), flags, to, tolen);
 }
 // accept_now(fd, sa, len): a non-blocking accept; the new socket is blocking (it inherits the
@@ -282,6 +292,9 @@ inline long sendto_now(int fd, const void* p, std::size_t n, int flags, const so
 inline int accept_now(int fd, sockaddr* sa, socklen_t* len) noexcept {
   const SOCKET s = ::accept(sock(fd), sa, len);
   if (s == INVALID_SOCKET) return -1;
+  // Not inherited by child processes, as every socket the library makes (accept() gives no
+  // choice; Python clears the flag the same way).
+  ::SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
   const int c = static_cast<int>(static_cast<std::intptr_t>(s));
   set_nonblocking(c, false);
   return c;
