@@ -2,6 +2,7 @@
 // sockets, addresses, options, timeouts and non-blocking mode, and the errors a peer can cause
 // (refused, reset, half-close, EPIPE), each reported with the address.
 #ifndef _WIN32
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -136,6 +137,15 @@ BOOST_AUTO_TEST_CASE(non_blocking_accept_gives_a_blocking_socket) {
   net::socket& conn = got->first;
   BOOST_TEST(got->second == c.getsockname());
   BOOST_TEST(conn.getblocking());
+  // Not inherited by child processes, like every socket the library makes.
+#ifdef _WIN32
+  DWORD flags = 0;
+  BOOST_REQUIRE(::GetHandleInformation(
+      reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(conn.fileno())), &flags));
+  BOOST_TEST((flags & HANDLE_FLAG_INHERIT) == 0u);
+#else
+  BOOST_TEST((::fcntl(conn.fileno(), F_GETFD) & FD_CLOEXEC) != 0);
+#endif
   // A blocking recv on it waits in the poller (Windows: an overlapped WSARecv on a socket that
   // accept() made, not AcceptEx).
   std::string d;
