@@ -11,7 +11,12 @@
 // connection sends a message, waits for all of it to come back, and sends again (closed loop).
 // Ratios are against the thread-per-connection server.
 //
-// Usage: net_bench [--seconds S] [--conns 1,64,1000] [--sizes 64,4096] [--no-asio]
+// Each cell is run --reps times (default 3), the contenders' order rotated each time, and every
+// figure shown is the median of its runs (the machine is shared: one run can be far off).
+//
+// Usage: net_bench [--seconds S] [--reps N] [--conns 1,64,1000] [--sizes 64,4096] [--no-asio]
+//                  [--only stackless,threads,asio,go]
+// --only runs the listed servers alone (to count one server's system calls with perf, say).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -325,6 +330,25 @@ load_result run_go(int conns, std::size_t size, double seconds) {
 }
 #endif
 
+// median_of(runs): each figure's median over the runs (each taken on its own); not ok if any
+// run lost a connection or an answer. No runs: all zero.
+load_result median_of(const std::vector<load_result>& runs) {
+  load_result m;
+  if (runs.empty()) return m;
+  auto med = [&](double load_result::*f) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r.*f);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  m.rps = med(&load_result::rps);
+  m.p50_us = med(&load_result::p50_us);
+  m.p99_us = med(&load_result::p99_us);
+  m.cpu_us = med(&load_result::cpu_us);
+  for (const auto& r : runs) m.ok = m.ok && r.ok;
+  return m;
+}
+
 std::vector<long> parse_list(const char* s) {
   std::vector<long> v;
   for (const char* p = s; *p;) {
@@ -338,28 +362,36 @@ std::vector<long> parse_list(const char* s) {
 
 int main(int argc, char** argv) {
   double seconds = 1.0;
+  int reps = 3;
   std::vector<long> conns = {1, 64, 1000}, sizes = {64, 4096};
   bool with_asio = true;
+  std::string only;  // empty: every server
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--conns") && i + 1 < argc) {
       conns = parse_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
       sizes = parse_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--no-asio")) {
       with_asio = false;
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = std::string(",") + argv[++i] + ",";
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--seconds S] [--conns 1,64,1000] [--sizes 64,4096] "
-                   "[--no-asio]\n",
+                   "usage: %s [--seconds S] [--reps N] [--conns 1,64,1000] [--sizes 64,4096] "
+                   "[--no-asio] [--only stackless,threads,asio,go]\n",
                    argv[0]);
       return 2;
     }
   }
-  std::printf("net_bench: loopback echo, %.1f s per cell, stackless on %s, %u cores\n", seconds,
-              std::string(stackless::io::backend_name()).c_str(),
-              std::thread::hardware_concurrency());
+  std::printf(
+      "net_bench: loopback echo, %.1f s per run, median of %d runs per cell (order rotated), "
+      "stackless on %s, %u cores\n",
+      seconds, reps, std::string(stackless::io::backend_name()).c_str(),
+      std::thread::hardware_concurrency());
   std::printf(
       "cells: requests/s, p50 and p99 latency (us), the server's CPU time per request (us);"
       " ratios: requests/s, then CPU per request (lower is better for stackless)\n");
@@ -367,21 +399,49 @@ int main(int argc, char** argv) {
               "bytes", "stackless req/s p50 p99 cpu", "threads req/s p50 p99 cpu",
               "asio req/s p50 p99 cpu", "go req/s p50 p99 cpu", "sl/thr", "sl/asio", "sl/go",
               "cpu/asio", "cpu/go");
+  auto wanted = [&](const char* name) {
+    return only.empty() || only.find(std::string(",") + name + ",") != std::string::npos;
+  };
+  with_asio = with_asio && wanted("asio");
   bool ok = true;
   for (long c : conns) {
     for (long s : sizes) {
       const int n = static_cast<int>(c);
       const auto sz = static_cast<std::size_t>(s);
-      const load_result st = run_stackless(n, sz, seconds);
-      const load_result th = run_threads(n, sz, seconds);
-      load_result as, go;
-      if (with_asio) as = run_asio(n, sz, seconds);
 #ifdef NET_BENCH_GO
-      go = run_go(n, sz, seconds);
-      const bool with_go = true;
+      const bool with_go = wanted("go");
 #else
       const bool with_go = false;
 #endif
+      // runs[k]: contender k's runs (0 stackless, 1 threads, 2 asio, 3 go).
+      std::vector<load_result> runs[4];
+      const bool on[4] = {wanted("stackless"), wanted("threads"), with_asio, with_go};
+      for (int r = 0; r < reps; ++r) {
+        for (int j = 0; j < 4; ++j) {
+          const int k = (j + r) % 4;  // rotate who goes first: no contender always follows another
+          if (!on[k]) continue;
+          switch (k) {
+            case 0:
+              runs[k].push_back(run_stackless(n, sz, seconds));
+              break;
+            case 1:
+              runs[k].push_back(run_threads(n, sz, seconds));
+              break;
+            case 2:
+              runs[k].push_back(run_asio(n, sz, seconds));
+              break;
+#ifdef NET_BENCH_GO
+            case 3:
+              runs[k].push_back(run_go(n, sz, seconds));
+              break;
+#endif
+            default:
+              break;
+          }
+        }
+      }
+      const load_result st = median_of(runs[0]), th = median_of(runs[1]), as = median_of(runs[2]),
+                        go = median_of(runs[3]);
       ok = ok && st.ok && th.ok && as.ok && go.ok;
       auto cell = [](const load_result& r) {
         char b[64];
@@ -391,8 +451,8 @@ int main(int argc, char** argv) {
       std::printf(
           "%-5ld %-5ld | %-31s | %-31s | %-31s | %-31s | %-6.2f %-6.2f %-6.2f | %-7.2f %-7.2f\n", c,
           s, cell(st).c_str(), cell(th).c_str(), with_asio ? cell(as).c_str() : "-",
-          with_go ? cell(go).c_str() : "- (no Go toolchain)", st.rps / th.rps,
-          with_asio ? st.rps / as.rps : 0.0, with_go ? st.rps / go.rps : 0.0,
+          with_go ? cell(go).c_str() : "-", th.rps > 0 ? st.rps / th.rps : 0.0,
+          as.rps > 0 ? st.rps / as.rps : 0.0, go.rps > 0 ? st.rps / go.rps : 0.0,
           with_asio && as.cpu_us > 0 ? st.cpu_us / as.cpu_us : 0.0,
           with_go && go.cpu_us > 0 ? st.cpu_us / go.cpu_us : 0.0);
       std::fflush(stdout);
