@@ -284,6 +284,64 @@ int make_fd(int family, int type, int proto) {
   return fd;
 }
 
+// accept_once(s, deadline): one accept on the listening socket s: the new descriptor and the
+// peer's address. Raises as every call does.
+std::pair<int, address> accept_once(socket_impl& s, deadline_clock::time_point deadline) {
+  int fd = -1;
+  address peer;
+  sockaddr_storage ss{};
+  auto where_fn = [&] { return where("accept", "on", local_name(s)); };
+  if (s.nonblocking()) {
+    socklen_t len = sizeof ss;
+    fd = static_cast<int>(
+        direct_result(sys::accept_now(s.fd, reinterpret_cast<sockaddr*>(&ss), &len), where_fn()));
+    peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
+  } else {
+    io::detail::op_args a;
+    a.kind = op_kind::accept;
+#ifdef _WIN32
+    // AcceptEx accepts into a socket made here (of the listener's family and type), which
+    // stays ours to close unless the op succeeds.
+    struct accept_area : io::detail::win_accept {
+      ~accept_area() {
+        if (accepted >= 0) sys::close_fd(accepted);
+      }
+    } area;
+    area.accepted = sys::make_socket(s.family, s.type, 0);
+    if (area.accepted < 0) fail_errno(sys::last_error(), where_fn());
+    a.buf = &area;
+    auto* peer_sa = reinterpret_cast<sockaddr*>(area.peer);
+#else
+    a.buf = &ss;
+    a.addrlen = sizeof ss;
+    auto* peer_sa = reinterpret_cast<sockaddr*>(&ss);
+#endif
+    auto keep = [&](long r, std::uint32_t len) {
+      // Accepted, then killed: the connection goes to the next accept().
+      s.pending_accepts.emplace_back(static_cast<int>(r), address::from_native(peer_sa, len));
+#ifdef _WIN32
+      area.accepted = -1;  // owned by pending_accepts now
+#endif
+    };
+    std::uint32_t len = 0;
+    fd = static_cast<int>(perform(s, a, deadline, keep, where_fn, &len, "accept"));
+#ifdef _WIN32
+    area.accepted = -1;  // the result
+#endif
+    peer = address::from_native(peer_sa, len);
+  }
+  return {fd, peer};
+}
+
+// accept_skips(code): a failed accept that is skipped rather than raised (socket::accept).
+bool accept_skips(const std::error_code& code) noexcept {
+  if (code == std::errc::connection_aborted) return true;
+#ifdef _WIN32
+  if (code == std::errc::connection_reset) return true;  // AcceptEx: ERROR_NETNAME_DELETED
+#endif
+  return false;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -368,46 +426,17 @@ std::pair<socket, address> socket::accept() {
     std::tie(fd, peer) = s.pending_accepts.front();
     s.pending_accepts.pop_front();
   } else {
-    sockaddr_storage ss{};
-    auto where_fn = [&] { return detail::where("accept", "on", detail::local_name(s)); };
-    if (s.nonblocking()) {
-      socklen_t len = sizeof ss;
-      fd = static_cast<int>(detail::direct_result(
-          sys::accept_now(s.fd, reinterpret_cast<sockaddr*>(&ss), &len), where_fn()));
-      peer = address::from_native(reinterpret_cast<sockaddr*>(&ss), len);
-    } else {
-      io::detail::op_args a;
-      a.kind = op_kind::accept;
-#ifdef _WIN32
-      // AcceptEx accepts into a socket made here (of the listener's family and type), which
-      // stays ours to close unless the op succeeds.
-      struct accept_area : io::detail::win_accept {
-        ~accept_area() {
-          if (accepted >= 0) sys::close_fd(accepted);
-        }
-      } area;
-      area.accepted = sys::make_socket(s.family, s.type, 0);
-      if (area.accepted < 0) detail::fail_errno(sys::last_error(), where_fn());
-      a.buf = &area;
-      auto* peer_sa = reinterpret_cast<sockaddr*>(area.peer);
-#else
-      a.buf = &ss;
-      a.addrlen = sizeof ss;
-      auto* peer_sa = reinterpret_cast<sockaddr*>(&ss);
-#endif
-      auto keep = [&](long r, std::uint32_t len) {
-        // Accepted, then killed: the connection goes to the next accept().
-        s.pending_accepts.emplace_back(static_cast<int>(r), address::from_native(peer_sa, len));
-#ifdef _WIN32
-        area.accepted = -1;  // owned by pending_accepts now
-#endif
-      };
-      std::uint32_t len = 0;
-      fd = static_cast<int>(detail::perform(s, a, deadline, keep, where_fn, &len, "accept"));
-#ifdef _WIN32
-      area.accepted = -1;  // the result
-#endif
-      peer = address::from_native(peer_sa, len);
+    // A connection the peer reset or aborted before it was accepted is skipped, as Go does:
+    // ECONNABORTED (POSIX), and on Windows AcceptEx's ERROR_NETNAME_DELETED (ECONNRESET). Raised,
+    // it would end a server's accept loop because of one client; Linux never reports such a
+    // connection at all. Each attempt (on Windows: each accepting socket) is new.
+    for (;;) {
+      try {
+        std::tie(fd, peer) = detail::accept_once(s, deadline);
+        break;
+      } catch (const std::system_error& e) {
+        if (!detail::accept_skips(e.code())) throw;
+      }
     }
   }
   std::unique_ptr<socket_impl, detail::socket_release> c(new socket_impl);  // NOLINT: refcounted

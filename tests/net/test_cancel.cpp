@@ -453,4 +453,48 @@ BOOST_AUTO_TEST_CASE(injected_faults_reach_the_caller_with_the_address) {
   BOOST_TEST(c.recv(2) == "ok");
 }
 
+// A connection reset or aborted before it was accepted must not end a server's accept loop:
+// accept skips it (as Go does; Linux never reports one) and returns the next connection. The
+// fault seam fails the first accept as the kernel would; before the fix accept raised.
+BOOST_AUTO_TEST_CASE(accept_skips_a_connection_aborted_before_it_was_accepted) {
+#ifdef _WIN32
+  const long faults[] = {-ECONNABORTED, -ERROR_NETNAME_DELETED};  // AcceptEx reports the reset so
+#else
+  const long faults[] = {-ECONNABORTED};
+#endif
+  for (const long fault : faults) {
+    BOOST_TEST_CONTEXT("fault " << fault) {
+      net::socket srv = nett::listener();
+      int injected = 0;
+      io::detail::set_fault_hook([&](io::detail::op& o) -> std::optional<long> {
+        if (o.kind == io::detail::op_kind::accept && injected++ == 0) return fault;
+        return std::nullopt;
+      });
+      net::socket c = net::create_connection(srv.getsockname());
+      auto [s, peer] = srv.accept();
+      io::detail::set_fault_hook({});
+      BOOST_TEST(injected == 2);  // the skipped attempt, then the one that accepted
+      BOOST_TEST(peer == c.getsockname());
+      c.sendall("hi");
+      BOOST_TEST(s.recv(2) == "hi");
+    }
+  }
+}
+
+// Any other accept failure still reaches the caller, with the address, and loses nothing: the
+// connection waiting in the backlog is the next accept's.
+BOOST_AUTO_TEST_CASE(other_accept_failures_are_raised_and_the_next_accept_works) {
+  net::socket srv = nett::listener();
+  io::detail::set_fault_hook([](io::detail::op& o) -> std::optional<long> {
+    if (o.kind == io::detail::op_kind::accept) return -EMFILE;
+    return std::nullopt;
+  });
+  net::socket c = net::create_connection(srv.getsockname());
+  BOOST_CHECK_EXCEPTION(srv.accept(), std::system_error,
+                        errno_is(EMFILE, "accept on " + srv.getsockname().str()));
+  io::detail::set_fault_hook({});
+  auto [s, peer] = srv.accept();
+  BOOST_TEST(peer == c.getsockname());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
