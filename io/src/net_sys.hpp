@@ -56,9 +56,32 @@ inline SOCKET sock(int fd) noexcept {
 }
 
 // wsa_errno(e): the errno of a Winsock (or Win32) error code; unknown codes stay as they are
-// (then they are reported in std::system_category, see fail_errno).
+// (then they are reported in std::system_category, see fail_errno). The Win32 codes a socket
+// call or its completion can give are translated too: unknown, a small Win32 code would read as
+// the errno of the same value, and some of those are retried or waited on (4 is EINTR,
+// ERROR_TOO_MANY_OPEN_FILES; 112 is MinGW's EINPROGRESS, ERROR_DISK_FULL).
 inline int wsa_errno(int e) noexcept {
   switch (e) {
+    case ERROR_TOO_MANY_OPEN_FILES:
+      return EMFILE;
+    case ERROR_ACCESS_DENIED:
+      return EACCES;
+    case ERROR_OUTOFMEMORY:
+      return ENOMEM;
+    case ERROR_INVALID_PARAMETER:
+      return EINVAL;
+    case ERROR_NOT_SUPPORTED:
+      return EOPNOTSUPP;
+    case ERROR_BROKEN_PIPE:
+      return EPIPE;
+    case ERROR_DISK_FULL:
+      return ENOSPC;
+    case ERROR_NOACCESS:
+    case ERROR_INVALID_USER_BUFFER:
+      return EFAULT;
+    case ERROR_NO_SYSTEM_RESOURCES:
+    case ERROR_NONPAGED_SYSTEM_RESOURCES:
+      return ENOBUFS;
     case WSAEINTR:
       return EINTR;
     case WSAEBADF:

@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "net_helpers.hpp"
+#ifdef _WIN32
+#include "net_sys.hpp"
+#endif
 
 using namespace stackless;
 using namespace std::chrono_literals;
@@ -179,6 +182,25 @@ BOOST_AUTO_TEST_CASE(udp_sendto_recvfrom) {
   BOOST_TEST(got3.first == "");
   BOOST_TEST(got3.second == a.getsockname());
 }
+
+#ifdef _WIN32
+// Win32 codes whose numbers are also errno values that the socket layer retries or waits on must
+// not be read as those errno values: ERROR_TOO_MANY_OPEN_FILES is 4 (EINTR, retried), and
+// ERROR_DISK_FULL is 112 (MinGW's EINPROGRESS). Before, both passed through unchanged.
+BOOST_AUTO_TEST_CASE(win32_codes_are_not_read_as_the_errno_of_the_same_number) {
+  namespace sys = stackless::net::detail::sys;
+  BOOST_TEST(sys::wsa_errno(ERROR_TOO_MANY_OPEN_FILES) == EMFILE);
+  BOOST_TEST(sys::wsa_errno(ERROR_DISK_FULL) == ENOSPC);
+  BOOST_TEST(sys::wsa_errno(ERROR_ACCESS_DENIED) == EACCES);
+  BOOST_TEST(sys::wsa_errno(ERROR_OUTOFMEMORY) == ENOMEM);
+  BOOST_TEST(sys::wsa_errno(ERROR_NOT_ENOUGH_MEMORY) == ENOMEM);
+  BOOST_TEST(sys::wsa_errno(ERROR_INVALID_PARAMETER) == EINVAL);
+  BOOST_TEST(sys::wsa_errno(ERROR_NO_SYSTEM_RESOURCES) == ENOBUFS);
+  // Winsock's own codes and errno values (the fault seam's) are as before.
+  BOOST_TEST(sys::wsa_errno(WSAEWOULDBLOCK) == EAGAIN);
+  BOOST_TEST(sys::wsa_errno(ECONNRESET) == ECONNRESET);
+}
+#endif
 
 // bytes_queued(s): the bytes waiting to be received on s (FIONREAD).
 std::size_t bytes_queued(const net::socket& s) {
