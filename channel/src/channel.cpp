@@ -442,13 +442,12 @@ bool channel_core::fast_op(int dir, void* slot, slot_move_fn move) {
       move(from, static_cast<recv_slot*>(slot));
       from->done = true;
     }
-    waiters_.pop_front();
     balance_.store(b + dir, std::memory_order_relaxed);
     const bool all = schedule_all_.load(std::memory_order_relaxed);
     const int pref = preference_.load(std::memory_order_relaxed);
-    if (!wake_here(partner,
-                   all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
-                   lock_)) [[unlikely]]
+    if (pop_and_wake_here(
+            waiters_, all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
+            lock_)) [[unlikely]]
       hand_off_remote(partner, dir, nullptr);
     return true;
   }

@@ -161,9 +161,6 @@ eh_globals_layout* eh_globals() noexcept {
     g = reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
   return g;
 }
-eh_globals_layout eh_save() noexcept {
-  return *eh_globals();
-}
 void eh_restore(const eh_globals_layout& e) noexcept {
   *eh_globals() = e;
 }
@@ -202,9 +199,11 @@ void eh_restore(const eh_globals_layout& e) noexcept {
     }
   }
   hook_before_switch(from->san, from->finished(), to->san, to->stack);
-  const eh_globals_layout eh = eh_save();  // kept on this tasklet's stack while it is away
+  // One lookup for both sides: a tasklet resumes on its own thread only.
+  eh_globals_layout* const g = eh_globals();
+  const eh_globals_layout eh = *g;  // kept on this tasklet's stack while it is away
   ctx::transfer_t tr = switch_context(to->fctx, from);  // jump_fcontext, ret-terminated
-  eh_restore(eh);
+  *g = eh;
   on_resume(s, tr);
 }
 void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
@@ -232,7 +231,7 @@ bool park_unless_block_trapped(wait_owner& owner, wait_queue& q, void* slot, blo
   self->owner = &owner;
   self->slot = slot;
   self->reason = reason;
-  q.push_back(self);
+  wait_push_back(q, self);
   lock.unlock();
   s.current = next;
   jump_inline(s, self, next);
