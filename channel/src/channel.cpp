@@ -399,20 +399,86 @@ void channel_core::hand_off(waiter p, int dir, absorb_fn absorb) {
                 all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
                 lock_)) [[likely]]
     return;
-  {  // another thread's tasklet
-    // Across threads the partner is made runnable in its own thread. It is handed over before
-    // the lock is released, so its own thread's cancel_wait() either finds it queued or finds
-    // its wake-up already in the remote queue. A sender then waits for the receive to return.
-    if (dir > 0) {
-      await_receive(static_cast<recv_slot*>(wait_slot(partner)), absorb, [&] {
-        unpark_remote(partner);
-        lock_.unlock();
-      });
-      return;
-    }
-    unpark_remote(partner);
-    lock_.unlock();
+  hand_off_remote(partner, dir, absorb);
+}
+
+void channel_core::hand_off_remote(tasklet_impl* partner, int dir, absorb_fn absorb) {
+  // Across threads the partner is made runnable in its own thread. It is handed over before
+  // the lock is released, so its own thread's cancel_wait() either finds it queued or finds
+  // its wake-up already in the remote queue. A sender then waits for the receive to return.
+  if (dir > 0) {
+    await_receive(static_cast<recv_slot*>(wait_slot(partner)), absorb, [&] {
+      unpark_remote(partner);
+      lock_.unlock();
+    });
+    return;
   }
+  unpark_remote(partner);
+  lock_.unlock();
+}
+
+// The common case in one call (channel.hpp). Each step is the one begin() + the typed transfer +
+// hand_off(), or begin() + block(), would take in this case, in the same order; every test that
+// sends elsewhere is made before anything has changed.
+bool channel_core::fast_op(int dir, void* slot, slot_move_fn move) {
+  // tls_slow: check_point() has work, or the switch trap is raised. tls_cb_armed: a callback.
+  if ((tls_slow | static_cast<std::uint8_t>(tls_cb_armed)) != 0) [[unlikely]]
+    return false;
+  lock_.lock();
+  const int b = balance_.load(std::memory_order_relaxed);
+  if (b * dir < 0) {               // a partner waits
+    if (sel_head_) [[unlikely]] {  // maybe a select case first in line: partner() decides
+      lock_.unlock();
+      return false;
+    }
+    tasklet_impl* partner = waiters_.head;
+    void* theirs = wait_slot(partner);
+    if (dir > 0) {
+      auto* to = static_cast<recv_slot*>(theirs);
+      move(static_cast<send_slot*>(slot), to);
+      to->done = true;
+    } else {
+      auto* from = static_cast<send_slot*>(theirs);
+      move(from, static_cast<recv_slot*>(slot));
+      from->done = true;
+    }
+    balance_.store(b + dir, std::memory_order_relaxed);
+    const bool all = schedule_all_.load(std::memory_order_relaxed);
+    const int pref = preference_.load(std::memory_order_relaxed);
+    if (pop_and_wake_here(
+            waiters_, all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
+            lock_)) [[unlikely]]
+      hand_off_remote(partner, dir, nullptr);
+    return true;
+  }
+  // Nobody to meet: block, unless block() would refuse (closing here, block_trap in the runtime).
+  if (closing_.load(std::memory_order_relaxed)) [[unlikely]] {
+    lock_.unlock();
+    return false;
+  }
+  const std::uint64_t seq = next_seq_++;
+  if (dir > 0)
+    static_cast<send_slot*>(slot)->seq = seq;
+  else
+    static_cast<recv_slot*>(slot)->seq = seq;
+  balance_.store(b + dir, std::memory_order_relaxed);
+  try {
+    if (!park_unless_block_trapped(
+            *this, waiters_, slot,
+            dir > 0 ? block_reason::channel_send : block_reason::channel_receive, lock_))
+        [[unlikely]] {
+      balance_.store(b, std::memory_order_relaxed);  // nobody saw either: the lock is held
+      --next_seq_;
+      lock_.unlock();
+      return false;
+    }
+  } catch (...) {
+    // As block() with no absorb: a kill or throw while waiting ends the operation.
+    if (dir < 0) ack_receive(static_cast<recv_slot*>(slot), false);
+    throw;
+  }
+  if (dir < 0) ack_receive(static_cast<recv_slot*>(slot), true);
+  return true;
 }
 
 void channel_core::block(int dir, void* slot, absorb_fn absorb) {

@@ -32,28 +32,10 @@ void ensure_unblocked(scheduler& s, tasklet_impl* t) {
 
 // ---- wait queues ----------------------------------------------------------------------------
 void wait_queue::push_back(tasklet_impl* t) noexcept {
-  STACKLESS_ASSERT(!t->queued && t->link == link_kind::wait,
-                   "wait_queue: pushing a queued tasklet");
-  t->queued = true;
-  t->next = nullptr;
-  t->prev = tail;
-  if (tail)
-    tail->next = t;
-  else
-    head = t;
-  tail = t;
+  wait_push_back(*this, t);
 }
 tasklet_impl* wait_queue::pop_front() noexcept {
-  tasklet_impl* t = head;
-  STACKLESS_ASSERT(t && t->queued && !t->prev, "wait_queue: pop_front on a broken queue");
-  head = t->next;
-  if (head)
-    head->prev = nullptr;
-  else
-    tail = nullptr;
-  t->next = t->prev = nullptr;
-  t->queued = false;
-  return t;
+  return wait_pop_front(*this);
 }
 void wait_queue::erase(tasklet_impl* t) noexcept {
   STACKLESS_ASSERT(t->queued, "wait_queue: erasing a tasklet that is not queued");
@@ -162,17 +144,16 @@ void unpark_append_and_schedule(tasklet_impl* t) {
   take_bomb(self);
 }
 
-bool wake_here(tasklet_impl* t, wake how, biased_lock& lock) {
-  scheduler* s = tls_sched;
-  if (t->sched != s) [[unlikely]]
-    return false;
+namespace {
+// wake_here_in(s, t, how, lock): wake_here() once t is known to be s's.
+inline void wake_here_in(scheduler* s, tasklet_impl* t, wake how, biased_lock& lock) {
   lock.unlock();
   t->owner = nullptr;
   t->slot = nullptr;
   t->reason = block_reason::none;
   if (how == wake::append) [[likely]] {
     ring_append(*s, t);
-    return true;
+    return;
   }
   tasklet_impl* self = s->current;
   if (how == wake::run_now) {
@@ -183,7 +164,24 @@ bool wake_here(tasklet_impl* t, wake how, biased_lock& lock) {
     switch_current(*s, self->next);
   }
   take_bomb(self);
+}
+}  // namespace
+
+bool wake_here(tasklet_impl* t, wake how, biased_lock& lock) {
+  scheduler* s = tls_sched;
+  if (t->sched != s) [[unlikely]]
+    return false;
+  wake_here_in(s, t, how, lock);
   return true;
+}
+
+tasklet_impl* pop_and_wake_here(wait_queue& q, wake how, biased_lock& lock) {
+  tasklet_impl* t = wait_pop_front(q);
+  scheduler* s = tls_sched;
+  if (t->sched != s) [[unlikely]]
+    return t;
+  wake_here_in(s, t, how, lock);
+  return nullptr;
 }
 
 bool same_thread(const tasklet_impl* t) noexcept {

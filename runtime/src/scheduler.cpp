@@ -161,16 +161,14 @@ eh_globals_layout* eh_globals() noexcept {
     g = reinterpret_cast<eh_globals_layout*>(abi::__cxa_get_globals());
   return g;
 }
-eh_globals_layout eh_save() noexcept {
-  return *eh_globals();
-}
 void eh_restore(const eh_globals_layout& e) noexcept {
   *eh_globals() = e;
 }
 }  // namespace
 
-// jump(s, from, to): the one place that switches stacks. `to` must already be current.
-void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
+// jump(s, from, to): the one place that switches stacks. `to` must already be current. Inline
+// here for park_unless_block_trapped(); everyone else calls jump().
+[[gnu::always_inline]] inline void jump_inline(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
   ++s.switch_count;
   if (s.budget_active && !s.budget.total) [[unlikely]] {
     s.slice_checks0 = s.budget_checks;  // a slice's check points count from here
@@ -201,10 +199,44 @@ void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
     }
   }
   hook_before_switch(from->san, from->finished(), to->san, to->stack);
-  const eh_globals_layout eh = eh_save();  // kept on this tasklet's stack while it is away
+  // One lookup for both sides: a tasklet resumes on its own thread only.
+  eh_globals_layout* const g = eh_globals();
+  const eh_globals_layout eh = *g;  // kept on this tasklet's stack while it is away
   ctx::transfer_t tr = switch_context(to->fctx, from);  // jump_fcontext, ret-terminated
-  eh_restore(eh);
+  *g = eh;
   on_resume(s, tr);
+}
+void jump(scheduler& s, tasklet_impl* from, tasklet_impl* to) {
+  jump_inline(s, from, to);
+}
+
+// park() (park.cpp) for a channel's fast path, in the common case only: one call, no nested
+// frame for the switch. The last runnable tasklet (the deadlock rules) takes park() itself.
+bool park_unless_block_trapped(wait_owner& owner, wait_queue& q, void* slot, block_reason reason,
+                               biased_lock& lock) {
+  scheduler& s = sched();
+  tasklet_impl* self = s.current;
+  if (self->block_trap) [[unlikely]]
+    return false;
+  tasklet_impl* next = self->next;
+  if (next == self) [[unlikely]] {
+    park(owner, q, slot, reason, &lock);
+    return true;
+  }
+  // As park(): leave the ring, enter the owner's queue, release the owner's lock, switch.
+  self->prev->next = next;
+  next->prev = self->prev;
+  --s.runcount;
+  self->link = link_kind::wait;
+  self->owner = &owner;
+  self->slot = slot;
+  self->reason = reason;
+  wait_push_back(q, self);
+  lock.unlock();
+  s.current = next;
+  jump_inline(s, self, next);
+  take_bomb(self);
+  return true;
 }
 
 // prepare_stack(s, t): gives t a stack and an initial context.

@@ -157,6 +157,32 @@ inline void relink_alone(scheduler& s, tasklet_impl* self) noexcept {
 }
 
 // ---- blocking (park.cpp) ----------------------------------------------------------------------
+// wait_pop_front(q): wait_queue::pop_front, inline for pop_and_wake_here().
+inline tasklet_impl* wait_pop_front(wait_queue& q) noexcept {
+  tasklet_impl* t = q.head;
+  STACKLESS_ASSERT(t && t->queued && !t->prev, "wait_queue: pop_front on a broken queue");
+  q.head = t->next;
+  if (q.head)
+    q.head->prev = nullptr;
+  else
+    q.tail = nullptr;
+  t->next = t->prev = nullptr;
+  t->queued = false;
+  return t;
+}
+// wait_push_back(q, t): wait_queue::push_back, inline for park_unless_block_trapped().
+inline void wait_push_back(wait_queue& q, tasklet_impl* t) noexcept {
+  STACKLESS_ASSERT(!t->queued && t->link == link_kind::wait,
+                   "wait_queue: pushing a queued tasklet");
+  t->queued = true;
+  t->next = nullptr;
+  t->prev = q.tail;
+  if (q.tail)
+    q.tail->next = t;
+  else
+    q.head = t;
+  q.tail = t;
+}
 // clear_wait(t): t, no longer in its owner's queue, is not blocked any more (and not linked).
 void clear_wait(tasklet_impl* t) noexcept;
 // cancel_block(t): takes a blocked t off its wait owner (the owner restores its accounting).

@@ -1,15 +1,19 @@
-// The channel fast path (issue 15): a send or receive that finds a plain partner of the same
-// thread waiting skips check_point()'s call, partner() and the separate same_thread()/unpark
-// calls. Each case here is one of the conditions under which it must give way to the ordinary
-// code, or must decide exactly as the ordinary code does (Stackless's traces).
+// The channel fast path (issue 15): channel_core::fast_op() runs a whole send or receive in one
+// call when no check point, trap or callback is pending: it hands off to a plain partner
+// waiting (same thread: preference rule; another thread: the ordinary cross-thread end), or it
+// blocks on an open channel, a caller without block_trap. Each case here is one of the
+// conditions under which it must give way to the ordinary code, or must decide exactly as the
+// ordinary code does (Stackless's traces).
 #include "fixture.hpp"
 #include "helpers.hpp"
 
 #include <stackless/select.hpp>
 
+#include <atomic>
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace stackless;
@@ -282,6 +286,263 @@ BOOST_AUTO_TEST_CASE(partner_in_a_select) {
   BOOST_TEST(log.str() == "b6 sel1 m");
   BOOST_TEST(a.balance() == 0);
   BOOST_TEST(b.balance() == 0);
+}
+
+// Blocking on a closing channel: the fast path leaves it to block(), which refuses; nothing
+// changed (balance), and a partner that comes later is served in order.
+BOOST_AUTO_TEST_CASE(blocking_on_a_closing_channel_is_refused) {
+  event_log log;
+  channel<int> ch;
+  channel<void> sig;
+  ch.close();
+  tasklet t = tasklet([&] {
+    for (int dir : {+1, -1}) {
+      try {
+        if (dir > 0)
+          ch.send(1);
+        else
+          (void)ch.receive();
+        log("blocked?");
+      } catch (const channel_closed& e) {
+        log(std::string(dir > 0 ? "s:" : "r:") + (e.what() == kClosed ? "closed" : e.what()));
+      }
+      BOOST_TEST(ch.balance() == 0);
+    }
+    try {
+      sig.send();
+    } catch (const channel_closed&) {
+      log("void?");
+    }
+  })();
+  run();
+  BOOST_TEST(log.str() == "s:closed r:closed");
+  BOOST_TEST(t.blocked());  // on sig, which is open
+  sig.receive();
+  run();
+  ch.open();
+  blocked_sender(ch, log, "s", 4);
+  BOOST_TEST(ch.receive() == 4);
+  run();
+  BOOST_TEST(log.str() == "s:closed r:closed s");
+}
+
+// block_trap: the fast path backs out (balance and arrival order as before) and block() raises
+// block_trap_error; block_trap wins over closing, as in Stackless (slp_schedule_task order).
+BOOST_AUTO_TEST_CASE(blocking_with_block_trap_is_refused) {
+  event_log log;
+  channel<int> ch;
+  {
+    block_trap_guard trap;
+    BOOST_CHECK_EXCEPTION(ch.receive(), block_trap_error, what_is(kBlockTrap));
+    BOOST_CHECK_EXCEPTION(ch.send(1), block_trap_error, what_is(kBlockTrap));
+    ch.close();
+    BOOST_CHECK_EXCEPTION(ch.send(1), block_trap_error, what_is(kBlockTrap));
+    ch.open();
+  }
+  BOOST_TEST(ch.balance() == 0);
+  BOOST_TEST(!ch.queue());
+  // The arrival order after the refused waits: a plain receiver, then a select, then a plain
+  // receiver again; three sends serve them in that order.
+  blocked_receiver(ch, log, "a");
+  tasklet([&] { (void)select(on_receive(ch, [&](int v) { log("sel" + std::to_string(v)); })); })();
+  run();
+  blocked_receiver(ch, log, "b");
+  BOOST_TEST(ch.balance() == -3);
+  ch.set_preference(0);
+  ch.send(1);
+  ch.send(2);
+  ch.send(3);
+  run();
+  BOOST_TEST(log.str() == "a1 sel2 b3");
+}
+
+// A select waiting in the same direction: the fast path blocks behind it (its arrival number
+// after the select's), and the next sends serve the select first.
+BOOST_AUTO_TEST_CASE(blocking_behind_a_waiting_select) {
+  event_log log;
+  channel<int> ch;
+  ch.set_preference(0);
+  tasklet([&] { (void)select(on_send(ch, 10, [&] { log("sel"); })); })();
+  run();
+  blocked_sender(ch, log, "s", 20);
+  BOOST_TEST(ch.balance() == 2);
+  BOOST_TEST(ch.receive() == 10);
+  BOOST_TEST(ch.receive() == 20);
+  run();
+  BOOST_TEST(log.str() == "sel s");
+}
+
+// A plain waiter that arrived before a select case is served first although a select case is
+// linked (the fast path defers to partner(), which orders the two by arrival).
+BOOST_AUTO_TEST_CASE(plain_waiter_before_a_select_case) {
+  event_log log;
+  channel<int> ch;
+  ch.set_preference(0);
+  blocked_receiver(ch, log, "r");
+  tasklet([&] { (void)select(on_receive(ch, [&](int v) { log("sel" + std::to_string(v)); })); })();
+  run();
+  ch.send(1);
+  ch.send(2);
+  run();
+  BOOST_TEST(log.str() == "r1 sel2");
+}
+
+// The last runnable tasklet blocking (the deadlock rule) goes through park() itself: main is
+// refused and the channel is as before.
+BOOST_AUTO_TEST_CASE(last_runnable_blocking_is_a_deadlock) {
+  channel<int> ch;
+  BOOST_CHECK_EXCEPTION(ch.receive(), deadlock_error, what_is(kDeadlock));
+  BOOST_TEST(ch.balance() == 0);
+  BOOST_CHECK_EXCEPTION(ch.send(1), deadlock_error, what_is(kDeadlock));
+  BOOST_TEST(ch.balance() == 0);
+  channel<void> v;
+  BOOST_CHECK_EXCEPTION(v.receive(), deadlock_error, what_is(kDeadlock));
+  BOOST_TEST(v.balance() == 0);
+}
+
+// A tasklet blocked by the fast path and killed (or thrown into) while it waits leaves the
+// channel (balance restored, nothing delivered) and the exception ends its operation.
+BOOST_AUTO_TEST_CASE(kill_or_throw_while_blocked) {
+  for (int dir : {+1, -1}) {
+    BOOST_TEST_CONTEXT("dir " << dir) {
+      event_log log;
+      channel<int> ch;
+      auto body = [&] {
+        try {
+          if (dir > 0) {
+            ch.send(1);
+            log("sent");
+          } else {
+            log("got" + std::to_string(ch.receive()));
+          }
+        } catch (const std::runtime_error& e) {
+          log(e.what());
+        }
+      };
+      tasklet a = tasklet(body)();
+      tasklet b = tasklet(body)();
+      run();
+      BOOST_TEST(ch.balance() == 2 * dir);
+      a.throw_exception(std::make_exception_ptr(std::runtime_error("boom")));
+      BOOST_TEST(log.str() == "boom");
+      BOOST_TEST(ch.balance() == dir);
+      b.kill();
+      BOOST_TEST(ch.balance() == 0);
+      BOOST_TEST(!a.alive());
+      BOOST_TEST(!b.alive());
+    }
+  }
+}
+
+// send_exception to a receiver: the receive that finds the sender waiting raises it after the
+// hand-off (the sender is woken by the preference rule first).
+BOOST_AUTO_TEST_CASE(receive_from_a_waiting_send_exception) {
+  for (int pref : {-1, 1}) {
+    BOOST_TEST_CONTEXT("preference " << pref) {
+      event_log log;
+      channel<int> ch;
+      ch.set_preference(pref);
+      tasklet([&] {
+        ch.send_exception<std::runtime_error>("bad");
+        log("s");
+      })();
+      run();
+      BOOST_TEST(ch.balance() == 1);
+      try {
+        ch.receive();
+        log("got?");
+      } catch (const std::runtime_error& e) {
+        log(std::string("m:") + e.what());
+      }
+      BOOST_TEST(ch.balance() == 0);
+      run();
+      BOOST_TEST(log.str() == (pref < 0 ? "m:bad s" : "s m:bad"));
+    }
+  }
+}
+
+// channel<void> takes the same fast path: the preference rule in both directions, blocking
+// behind a waiting partner of the same direction.
+BOOST_AUTO_TEST_CASE(void_channel_preferences) {
+  for (int pref = -1; pref <= 1; ++pref) {
+    BOOST_TEST_CONTEXT("preference " << pref) {
+      event_log log;
+      channel<void> ch;
+      ch.set_preference(pref);
+      tasklet([&] {
+        ch.receive();
+        log("r");
+      })();
+      run();
+      ch.send();
+      log("m");
+      run();
+      tasklet([&] {
+        ch.send();
+        log("s");
+      })();
+      run();
+      ch.receive();
+      log("m");
+      run();
+      const char* const want[] = {"r m m s", "m r m s", "m r s m"};
+      BOOST_TEST(log.str() == want[pref + 1]);
+      BOOST_TEST(ch.balance() == 0);
+    }
+  }
+}
+
+// A value type whose move may throw never takes the fast path (its transfer must be able to
+// abort under the lock): a throwing move leaves the waiting receiver waiting.
+namespace {
+int g_moves_before_throw = 0;  // > 0: the move that brings it to 0 throws
+struct throwing_move {
+  int v = 0;
+  explicit throwing_move(int x) : v(x) {}
+  throwing_move(throwing_move&& o) noexcept(false) : v(o.v) {
+    if (g_moves_before_throw > 0 && --g_moves_before_throw == 0) throw std::runtime_error("move");
+  }
+};
+}  // namespace
+BOOST_AUTO_TEST_CASE(throwing_move_takes_the_ordinary_path) {
+  event_log log;
+  channel<throwing_move> ch;
+  tasklet r = tasklet([&] { log("r" + std::to_string(ch.receive().v)); })();
+  run();
+  throwing_move bad(5);
+  g_moves_before_throw = 2;  // into send's parameter, then into the receiver's slot: throws
+  BOOST_CHECK_THROW(ch.send(std::move(bad)), std::runtime_error);
+  BOOST_TEST(g_moves_before_throw == 0);
+  BOOST_TEST(ch.balance() == -1);
+  BOOST_TEST(r.blocked());
+  ch.send(throwing_move(6));
+  BOOST_TEST(log.str() == "r6");
+  BOOST_TEST(ch.balance() == 0);
+}
+
+// A receiver of another thread: the fast path gives the hand-off to the cross-thread end of
+// hand_off() (the send returns once that receive has returned: the value arrived).
+BOOST_AUTO_TEST_CASE(partner_of_another_thread) {
+  channel<int> ch;
+  std::atomic<int> got{0};
+  stackless::thread other([&] {
+    tasklet([&] { got = ch.receive(); })();
+    run(thread_block);
+  });
+  while (ch.balance() != -1) std::this_thread::yield();
+  ch.send(42);
+  BOOST_TEST(ch.balance() == 0);
+  other.join();
+  BOOST_TEST(got == 42);
+  // And the other way: a sender of another thread waiting, received here.
+  stackless::thread sender([&] {
+    tasklet([&] { ch.send(43); })();
+    run(thread_block);
+  });
+  while (ch.balance() != 1) std::this_thread::yield();
+  BOOST_TEST(ch.receive() == 43);
+  sender.join();
+  BOOST_TEST(ch.balance() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -93,6 +93,22 @@ struct recv_slot {
   send_ack* ack = nullptr;
 };
 
+// slot_move<T>(from, to): a sender's value (or its send_exception) into a receiver's slot, for a
+// nothrow-move-constructible T (or void). Used by select and by channel_core::fast_op.
+template <class T>
+void slot_move(send_slot* from, recv_slot* to) noexcept {
+  if (from->error) {
+    to->error = from->error;
+    return;
+  }
+  if constexpr (!std::is_void_v<T>)
+    static_cast<std::optional<T>*>(to->storage)->emplace(std::move(*static_cast<T*>(from->value)));
+}
+using slot_move_fn = void (*)(send_slot* from, recv_slot* to) noexcept;
+// has_fast_op<T>: T's transfer cannot throw, so a whole operation can run in fast_op().
+template <class T>
+inline constexpr bool has_fast_op = std::is_void_v<T> || std::is_nothrow_move_constructible_v<T>;
+
 class channel_core;
 struct select_state;
 struct select_case;
@@ -186,6 +202,14 @@ class channel_core final : public wait_owner {
   // completed the operation just before and absorb(e) says that the completed operation wins.
   void block(int dir, void* slot, absorb_fn absorb = nullptr);
   void abort_op() noexcept { lock_.unlock(); }
+  // fast_op(dir, slot, move): a whole send (dir +1, slot: the caller's send_slot) or receive
+  // (dir -1, slot: its recv_slot, whose error the caller raises) in one call, for the common
+  // case: no check point or switch trap pending (detail::tls_slow), no channel callback, and
+  // either a plain waiting partner (no select case first in line) or nobody to meet on an open
+  // channel and a caller without block_trap. Locks once, then hands off (moving the value with
+  // `move`) or blocks exactly as begin() + hand_off() or block() would. Returns false, having
+  // done nothing, in every other case: the caller then runs the ordinary path.
+  bool fast_op(int dir, void* slot, slot_move_fn move);
 
   std::atomic<std::size_t> refs{1};  // handles, and hand-offs to other threads in flight
   // release_last_handle(): refs reached 0. Deletes the channel, or, while tasklets are still
@@ -205,6 +229,9 @@ class channel_core final : public wait_owner {
   // waiter or select case, by seq). A select case is claimed for the caller first; a case whose
   // select has already been decided elsewhere (or cancelled) is dropped on the way.
   waiter partner(int dir);
+  // hand_off_remote(partner, dir, absorb): the end of hand_off() for a plain partner of another
+  // thread, already unlinked (lock held; released here).
+  void hand_off_remote(tasklet_impl* partner, int dir, absorb_fn absorb);
   void link_node(select_node* n) noexcept;    // under lock_: n waits here (balance counts it)
   void unlink_node(select_node* n) noexcept;  // under lock_: n leaves (balance restored)
 
@@ -313,14 +340,24 @@ class channel : public channel_base {
   // channel_closed, block_trap_error, deadlock_error, undelivered_error (a receiver of another
   // thread died with v), or the exception a kill/throw delivers while it waits.
   void send(T v) {
-    if (offer(v)) return;
     detail::send_slot s{&v, nullptr, false};
+    if constexpr (detail::has_fast_op<T>)
+      if (core_->fast_op(+1, &s, &detail::slot_move<T>)) return;
+    if (offer(v)) return;
     core_->block(+1, &s);
   }
 
   // receive() blocks the calling tasklet until a sender offers a value, and returns it. A value
   // sent with send_exception()/send_throw() is thrown here instead.
   T receive() {
+    if constexpr (detail::has_fast_op<T>) {
+      std::optional<T> out;
+      detail::recv_slot r{&out, nullptr, false};
+      if (core_->fast_op(-1, &r, &detail::slot_move<T>)) {
+        if (r.error) std::rethrow_exception(r.error);
+        return std::move(*out);
+      }
+    }
     detail::waiter s = core_->begin(-1);
     if (s) {
       if constexpr (std::is_nothrow_move_constructible_v<T>) {
@@ -524,6 +561,8 @@ class channel<void> : public channel_base {
   using value_type = void;
   channel() = default;
   void send() {
+    detail::send_slot s{nullptr, nullptr, false};
+    if (core_->fast_op(+1, &s, &detail::slot_move<void>)) return;
     detail::waiter r = core_->begin(+1);
     if (r) {
       auto* slot = static_cast<detail::recv_slot*>(r.slot());
@@ -531,10 +570,16 @@ class channel<void> : public channel_base {
       core_->hand_off(r, +1);
       return;
     }
-    detail::send_slot s{nullptr, nullptr, false};
     core_->block(+1, &s);
   }
   void receive() {
+    {
+      detail::recv_slot r{nullptr, nullptr, false};
+      if (core_->fast_op(-1, &r, &detail::slot_move<void>)) {
+        if (r.error) std::rethrow_exception(r.error);
+        return;
+      }
+    }
     detail::waiter s = core_->begin(-1);
     if (s) {
       auto* slot = static_cast<detail::send_slot*>(s.slot());

@@ -40,16 +40,6 @@ namespace stackless {
 namespace detail {
 enum class select_kind { channel, fallback, timeout };
 
-template <class T>
-void select_move(send_slot* from, recv_slot* to) noexcept {
-  if (from->error) {
-    to->error = from->error;
-    return;
-  }
-  if constexpr (!std::is_void_v<T>)
-    static_cast<std::optional<T>*>(to->storage)->emplace(std::move(*static_cast<T*>(from->value)));
-}
-
 struct no_handler {};
 }  // namespace detail
 
@@ -77,7 +67,7 @@ class receive_case {
     c.node.ch = detail::channel_access::core(*ch_);
     c.node.slot = &slot_;
     c.node.dir = -1;
-    c.move = &detail::select_move<T>;
+    c.move = &detail::slot_move<T>;
     c.arg = arg;
     c.enabled = enabled_;
   }
@@ -130,7 +120,7 @@ class send_case {
     c.node.ch = detail::channel_access::core(*ch_);
     c.node.slot = &slot_;
     c.node.dir = +1;
-    c.move = &detail::select_move<T>;
+    c.move = &detail::slot_move<T>;
     c.arg = arg;
     c.enabled = enabled_;
   }

@@ -41,5 +41,18 @@ inline void throw_if_switch_trapped_fast() {
 // its own thread. One call for same_thread() and the unpark_*() of a same-thread hand-off.
 enum class wake : std::uint8_t { append, run_now, append_and_yield };
 bool wake_here(tasklet_impl* t, wake how, biased_lock& lock);
+// pop_and_wake_here(q, how, lock): q.pop_front() (under lock, held by the caller), then
+// wake_here() on it: returns null once it is woken here, or the popped tasklet, lock still
+// held, when it belongs to another thread.
+tasklet_impl* pop_and_wake_here(wait_queue& q, wake how, biased_lock& lock);
+
+// park_unless_block_trapped(owner, q, slot, reason, lock): park(owner, q, slot, reason, &lock)
+// for a caller that has made every other refusal of its own: returns true once the current
+// tasklet has been parked and woken again (or throws as park() does). Returns false, having done
+// nothing (lock still held), when the current tasklet has block_trap set: the caller then takes
+// its ordinary path, which raises the refusal in its own order. One call instead of
+// current_impl(), block_trap_of() and park().
+bool park_unless_block_trapped(wait_owner& owner, wait_queue& q, void* slot, block_reason reason,
+                               biased_lock& lock);
 
 }  // namespace stackless::detail
