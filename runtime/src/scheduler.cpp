@@ -429,6 +429,9 @@ scheduler::~scheduler() {
   if (main_t->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) delete_impl(main_t);
   thread_context_fini();
   release_thread_rec();
+  // "No scheduler" is a check point's work again: a channel operation from a later thread_local
+  // destructor must not take the fast path (fast_path.hpp) on a scheduler that is gone.
+  tls_slow |= kSlowCheck;
 }
 
 }  // namespace detail

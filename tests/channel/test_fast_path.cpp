@@ -545,4 +545,80 @@ BOOST_AUTO_TEST_CASE(partner_of_another_thread) {
   BOOST_TEST(ch.balance() == 0);
 }
 
+// The common cases do take the fast path, and the fall-back conditions do not: every case above
+// compares with the ordinary code's decisions, so without this count they would all pass with a
+// fast path that always gives way. (A kill or throw in an earlier case may have left the
+// runtime's check-point bit set: the first check point clears it.) The count exists where the
+// library's internal checks are on (the Debug, sanitizer and fuzz lanes); elsewhere only the
+// traces are checked.
+BOOST_AUTO_TEST_CASE(common_cases_take_the_fast_path_and_fall_backs_do_not) {
+  detail::check_point();
+  event_log log;
+  channel<int> ch;
+  const bool counting = detail::fast_op_counting();
+  if (!counting) BOOST_TEST_MESSAGE("fast_op is not counted in this build: traces only");
+  // expect_fast_ops(n, f): f() completes n operations through the fast path.
+  auto expect_fast_ops = [counting](std::uint64_t n, auto&& f) {
+    const std::uint64_t n0 = detail::fast_op_count();
+    f();
+    if (counting) BOOST_TEST(detail::fast_op_count() - n0 == n);
+  };
+  // A receive that blocks, then a send to it: both fast (the receive counts when it returns).
+  tasklet r = tasklet([&] { log("r" + std::to_string(ch.receive())); })();
+  expect_fast_ops(2, [&] {
+    run();
+    BOOST_REQUIRE(r.blocked());
+    ch.send(1);
+  });
+  // The same with schedule_all, and at preference 1 (the sender continues).
+  for (const bool all : {true, false}) {
+    ch.set_schedule_all(all);
+    ch.set_preference(all ? -1 : 1);
+    tasklet([&] { log("q" + std::to_string(ch.receive())); })();
+    expect_fast_ops(2, [&] {
+      run();
+      ch.send(2);
+      run();
+    });
+  }
+  ch.set_schedule_all(false);
+  ch.set_preference(-1);
+  BOOST_TEST(log.str() == "r1 q2 q2");
+  log.clear();
+  // Fall-backs: a block_trap caller and a closing channel (refused), a channel callback, the
+  // switch trap, a select waiting: none of these is counted.
+  expect_fast_ops(0, [&] {
+    block_trap_guard trap;
+    BOOST_CHECK_THROW(ch.receive(), block_trap_error);
+  });
+  BOOST_TEST(ch.balance() == 0);
+  expect_fast_ops(0, [&] {
+    ch.close();
+    BOOST_CHECK_THROW(ch.receive(), channel_closed);
+    ch.open();
+  });
+  blocked_receiver(ch, log, "c");
+  ch.set_preference(1);  // the receiver returns later, outside the count (its receive was fast)
+  expect_fast_ops(0, [&] {
+    set_channel_callback([&](const channel_base&, const tasklet&, bool, bool) {});
+    ch.send(3);
+    set_channel_callback(nullptr);
+  });
+  ch.set_preference(-1);
+  run();
+  blocked_receiver(ch, log, "t");
+  expect_fast_ops(0, [&] {
+    switch_trap_guard trap;
+    BOOST_CHECK_THROW(ch.send(4), switch_trap_error);
+  });
+  expect_fast_ops(2, [&] {
+    ch.send(4);  // the trap released: fast again (the receiver's return counts too)
+  });
+  tasklet([&] { (void)select(on_receive(ch, [&](int v) { log("s" + std::to_string(v)); })); })();
+  run();
+  expect_fast_ops(0, [&] { ch.send(5); });
+  run();
+  BOOST_TEST(log.str() == "c3 t4 s5");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -106,6 +106,11 @@ void slot_move(send_slot* from, recv_slot* to) noexcept {
 }
 using slot_move_fn = void (*)(send_slot* from, recv_slot* to) noexcept;
 // has_fast_op<T>: T's transfer cannot throw, so a whole operation can run in fast_op().
+// fast_op_count(): the operations channel_core::fast_op() completed on this thread (tests use
+// it to prove which path an operation took), when fast_op_counting(): in builds with the
+// library's internal checks on (STACKLESS_ASSERTS); otherwise always 0.
+std::uint64_t fast_op_count() noexcept;
+bool fast_op_counting() noexcept;
 template <class T>
 inline constexpr bool has_fast_op = std::is_void_v<T> || std::is_nothrow_move_constructible_v<T>;
 
