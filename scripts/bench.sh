@@ -41,9 +41,11 @@ cmake --build "$build" --target switch_bench channel_bench skynet parked hackysa
 b="$build/bench"
 go_skynet=()
 go_select=()
+go_hackysack=
 if command -v go >/dev/null; then
   go build -o "$b/skynet-go" bench/go/skynet.go && go_skynet=(--go="$b/skynet-go")
   go build -o "$b/select-go" bench/go/select.go && go_select=(--go="$b/select-go")
+  go build -o "$b/hackysack-go" bench/go/hackysack.go && go_hackysack="$b/hackysack-go"
 else
   echo "bench.sh: go is not installed (golang-go): skynet runs without its Go baseline" >&2
 fi
@@ -62,6 +64,7 @@ if [ "$quick" = 1 ]; then
   run "$b/skynet" --size=100000 --reps=1 "${go_skynet[@]}" $fiber_skynet
   run "$b/parked"
   run "$b/hackysack_bench" --reps=3 --max=10000
+  if [ -n "$go_hackysack" ]; then run env GOMAXPROCS=1 "$go_hackysack" -reps 3 -max 10000; fi
   run "$b/open_bench" --files=2000 --reps=2
   run "$b/select_bench" --reps=3 --n=300000 "${go_select[@]}"
 else
@@ -73,6 +76,7 @@ else
   run "$b/stack_prefault"
   run "$b/parked"
   run "$b/hackysack_bench"
+  if [ -n "$go_hackysack" ]; then run env GOMAXPROCS=1 "$go_hackysack"; fi
   # Small-file open/read/close: the before/after for asynchronous open and close.
   run "$b/open_bench"
   run "$b/select_bench" "${go_select[@]}"
