@@ -88,17 +88,7 @@ void park(wait_owner& owner, wait_queue& q, void* slot, block_reason reason, bia
   tasklet_impl* self = s.current;
   tasklet_impl* next = self->next;
   const bool last = (next == self);
-  // Leave the ring, enter the owner's queue.
-  if (!last) {
-    self->prev->next = next;
-    next->prev = self->prev;
-  }
-  --s.runcount;
-  self->link = link_kind::wait;
-  self->owner = &owner;
-  self->slot = slot;
-  self->reason = reason;
-  q.push_back(self);
+  enter_wait(s, self, owner, q, slot, reason);
   // From here a partner on another thread may complete us; it hands us back through our remote
   // queue, which only this thread reads, so nothing runs us before we have switched away.
   if (lock) lock->unlock();

@@ -224,14 +224,7 @@ bool park_unless_block_trapped(wait_owner& owner, wait_queue& q, void* slot, blo
     return true;
   }
   // As park(): leave the ring, enter the owner's queue, release the owner's lock, switch.
-  self->prev->next = next;
-  next->prev = self->prev;
-  --s.runcount;
-  self->link = link_kind::wait;
-  self->owner = &owner;
-  self->slot = slot;
-  self->reason = reason;
-  wait_push_back(q, self);
+  enter_wait(s, self, owner, q, slot, reason);
   lock.unlock();
   s.current = next;
   jump_inline(s, self, next);

@@ -183,6 +183,23 @@ inline void wait_push_back(wait_queue& q, tasklet_impl* t) noexcept {
     q.head = t;
   q.tail = t;
 }
+// enter_wait(s, self, owner, q, slot, reason): the current tasklet `self` leaves the run ring
+// (unless it is alone there: the last runnable) and waits in owner's queue q. The caller then
+// releases the owner's lock and switches away (park(), park_unless_block_trapped()).
+inline void enter_wait(scheduler& s, tasklet_impl* self, wait_owner& owner, wait_queue& q,
+                       void* slot, block_reason reason) noexcept {
+  tasklet_impl* next = self->next;
+  if (next != self) {
+    self->prev->next = next;
+    next->prev = self->prev;
+  }
+  --s.runcount;
+  self->link = link_kind::wait;
+  self->owner = &owner;
+  self->slot = slot;
+  self->reason = reason;
+  wait_push_back(q, self);
+}
 // clear_wait(t): t, no longer in its owner's queue, is not blocked any more (and not linked).
 void clear_wait(tasklet_impl* t) noexcept;
 // cancel_block(t): takes a blocked t off its wait owner (the owner restores its accounting).
