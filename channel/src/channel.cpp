@@ -202,6 +202,12 @@ struct send_ack final : woken_remotely {
 };
 
 namespace {
+// wake_rule(all, pref, dir): how a same-thread partner is woken after a hand-off in direction dir
+// (Stackless's rule): schedule_all puts both at the back; otherwise the preferred side runs now.
+inline wake wake_rule(bool all, int pref, int dir) noexcept {
+  return all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append);
+}
+
 // ack_receive(r, taken): the receive that owns slot r returned (taken) or dies with what it was
 // handed (!taken): wakes a sender of another thread waiting on that (if any, and not detached).
 void ack_receive(recv_slot* r, bool taken) noexcept {
@@ -407,9 +413,7 @@ void channel_core::hand_off(waiter p, int dir, absorb_fn absorb) {
   waiters_.pop_front();
   balance_.store(balance_.load(std::memory_order_relaxed) + dir, std::memory_order_relaxed);
   // Same thread: the preference rule says who runs (wake_here releases the lock first).
-  if (wake_here(partner,
-                all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
-                lock_)) [[likely]]
+  if (wake_here(partner, wake_rule(all, pref, dir), lock_)) [[likely]]
     return;
   hand_off_remote(partner, dir, absorb);
 }
@@ -429,9 +433,6 @@ void channel_core::hand_off_remote(tasklet_impl* partner, int dir, absorb_fn abs
   lock_.unlock();
 }
 
-// The common case in one call (channel.hpp). Each step is the one begin() + the typed transfer +
-// hand_off(), or begin() + block(), would take in this case, in the same order; every test that
-// sends elsewhere is made before anything has changed.
 std::uint64_t fast_op_count() noexcept {
   return tls_fast_ops;
 }
@@ -439,6 +440,9 @@ bool fast_op_counting() noexcept {
   return kCountFastOps;
 }
 
+// The common case in one call (channel.hpp). Each step is the one begin() + the typed transfer +
+// hand_off(), or begin() + block(), would take in this case, in the same order; every test that
+// sends elsewhere is made before anything has changed.
 bool channel_core::fast_op(int dir, void* slot, slot_move_fn move) {
   // tls_slow: check_point() has work, or the switch trap is raised. tls_cb_armed: a callback.
   if ((tls_slow | static_cast<std::uint8_t>(tls_cb_armed)) != 0) [[unlikely]]
@@ -464,9 +468,7 @@ bool channel_core::fast_op(int dir, void* slot, slot_move_fn move) {
     balance_.store(b + dir, std::memory_order_relaxed);
     const bool all = schedule_all_.load(std::memory_order_relaxed);
     const int pref = preference_.load(std::memory_order_relaxed);
-    if (pop_and_wake_here(
-            waiters_, all ? wake::append_and_yield : (pref == -dir ? wake::run_now : wake::append),
-            lock_)) [[unlikely]]
+    if (pop_and_wake_here(waiters_, wake_rule(all, pref, dir), lock_)) [[unlikely]]
       hand_off_remote(partner, dir, nullptr);
     count_fast_op();
     return true;
